@@ -1,0 +1,169 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigError } from "../lib/errors.ts";
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
+const bool = (def: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"])
+    .optional()
+    .transform((v) => (v === undefined ? def : v === "true" || v === "1" || v === "yes"));
+const list = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+
+/** Every environment variable the server reads; documented in README.md ("Configuration"). */
+const envSchema = z.object({
+  NODE_ENV: z.enum(["production", "development", "test"]).default("development"),
+  PORT_NUMBER: int(8080, 0, 65535),
+  BIND_ADDRESS: z.string().default("0.0.0.0"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_PRETTY: z
+    .enum(["auto", "true", "false"])
+    .default("auto")
+    .transform((v) => (v === "auto" ? process.stdout.isTTY === true : v === "true")),
+  CERT_FILE_PATH: optionalString,
+  KEY_FILE_PATH: optionalString,
+
+  JWT_SECRET: optionalString,
+  JWT_PUBLIC_KEY_FILE: optionalString,
+  JWT_JWKS_URL: optionalString.pipe(z.url().optional()),
+  JWT_ALGORITHMS: list,
+  JWT_AUDIENCE: optionalString,
+  JWT_ISSUER: optionalString,
+  JWT_USER_CLAIM: z.string().default("userId"),
+
+  ROOM_MODE: z.enum(["mcu", "p2p"]).default("p2p"),
+  ROOM_MAX_MEMBERS: int(8, 1, 1000),
+  MAX_MESSAGE_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
+  HEARTBEAT_INTERVAL_MS: int(5000, 50),
+  HEARTBEAT_TIMEOUT_MS: int(15000, 100),
+  RECONNECT_GRACE_MS: int(30000, 0),
+  RECONNECT_QUEUE_MAX: int(256, 1),
+  RATE_LIMIT_PER_SECOND: int(50, 1),
+  RATE_LIMIT_BURST: int(200, 1),
+  RATE_LIMIT_STRIKES: int(20, 1),
+  SEND_BUFFER_MAX_BYTES: int(4 * 1024 * 1024, 1024),
+  MAX_CONNECTIONS_PER_IP: int(200, 1),
+  ALLOWED_ORIGINS: list,
+  TRUSTED_PROXIES: list,
+  OPS_TOKEN: optionalString,
+  SHUTDOWN_TIMEOUT_MS: int(10000, 0),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  readonly env: "production" | "development" | "test";
+  readonly port: number;
+  readonly bindAddress: string;
+  readonly log: { readonly level: string; readonly pretty: boolean };
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  readonly auth: {
+    readonly secret?: string;
+    readonly publicKeyPem?: string;
+    readonly jwksUrl?: string;
+    readonly algorithms: readonly string[];
+    readonly audience?: string;
+    readonly issuer?: string;
+    readonly userClaim: string;
+    /** No key configured: the bearer string is the userId. Refused when env is production. */
+    readonly devMode: boolean;
+  };
+  readonly rooms: { readonly mode: "mcu" | "p2p"; readonly maxMembers: number };
+  readonly socket: {
+    readonly maxMessageBytes: number;
+    readonly heartbeatIntervalMs: number;
+    readonly heartbeatTimeoutMs: number;
+    readonly reconnectGraceMs: number;
+    readonly reconnectQueueMax: number;
+    readonly ratePerSecond: number;
+    readonly rateBurst: number;
+    readonly rateStrikes: number;
+    readonly sendBufferMaxBytes: number;
+    readonly maxConnectionsPerIp: number;
+    readonly allowedOrigins: readonly string[];
+    readonly trustedProxies: readonly string[];
+  };
+  readonly ops: { readonly token?: string; readonly shutdownTimeoutMs: number };
+}
+
+function readFile(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${variable}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads and validates the environment; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  if ((e.CERT_FILE_PATH === undefined) !== (e.KEY_FILE_PATH === undefined)) {
+    throw new ConfigError("CERT_FILE_PATH and KEY_FILE_PATH must be set together");
+  }
+  if (e.HEARTBEAT_TIMEOUT_MS <= e.HEARTBEAT_INTERVAL_MS) {
+    throw new ConfigError("HEARTBEAT_TIMEOUT_MS must be larger than HEARTBEAT_INTERVAL_MS");
+  }
+  const publicKeyPem = e.JWT_PUBLIC_KEY_FILE
+    ? readFile("JWT_PUBLIC_KEY_FILE", e.JWT_PUBLIC_KEY_FILE).toString("utf8")
+    : undefined;
+  const devMode = !e.JWT_SECRET && !publicKeyPem && !e.JWT_JWKS_URL;
+  if (devMode && e.NODE_ENV === "production") {
+    throw new ConfigError(
+      "NODE_ENV=production needs a token key: set JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL",
+    );
+  }
+  const tls =
+    e.CERT_FILE_PATH && e.KEY_FILE_PATH
+      ? { cert: readFile("CERT_FILE_PATH", e.CERT_FILE_PATH), key: readFile("KEY_FILE_PATH", e.KEY_FILE_PATH) }
+      : undefined;
+  return Object.freeze({
+    env: e.NODE_ENV,
+    port: e.PORT_NUMBER,
+    bindAddress: e.BIND_ADDRESS,
+    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
+    ...(tls ? { tls } : {}),
+    auth: {
+      secret: e.JWT_SECRET,
+      publicKeyPem,
+      jwksUrl: e.JWT_JWKS_URL,
+      algorithms: e.JWT_ALGORITHMS,
+      audience: e.JWT_AUDIENCE,
+      issuer: e.JWT_ISSUER,
+      userClaim: e.JWT_USER_CLAIM,
+      devMode,
+    },
+    rooms: { mode: e.ROOM_MODE, maxMembers: e.ROOM_MAX_MEMBERS },
+    socket: {
+      maxMessageBytes: e.MAX_MESSAGE_BYTES,
+      heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+      heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
+      reconnectGraceMs: e.RECONNECT_GRACE_MS,
+      reconnectQueueMax: e.RECONNECT_QUEUE_MAX,
+      ratePerSecond: e.RATE_LIMIT_PER_SECOND,
+      rateBurst: e.RATE_LIMIT_BURST,
+      rateStrikes: e.RATE_LIMIT_STRIKES,
+      sendBufferMaxBytes: e.SEND_BUFFER_MAX_BYTES,
+      maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
+      allowedOrigins: e.ALLOWED_ORIGINS,
+      trustedProxies: e.TRUSTED_PROXIES,
+    },
+    ops: { token: e.OPS_TOKEN, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+  });
+}

@@ -1,0 +1,12 @@
+import { randomBytes } from "node:crypto";
+
+/** 16 random bytes as 32 upper-case hex characters: the wire's socketId. */
+export function newSocketId(): string {
+  return randomBytes(16).toString("hex").toUpperCase();
+}
+
+export const SOCKET_ID_PATTERN = /^[0-9A-F]{32}$/;
+
+export function newMessageId(): string {
+  return randomBytes(16).toString("hex");
+}
