@@ -1,0 +1,120 @@
+import { isIPv4, isIPv6 } from "node:net";
+import { z } from "zod";
+import { ConfigError } from "../lib/errors.ts";
+
+/** Bitrate limits of one media kind, in bits per second. */
+export interface BitrateLimits {
+  readonly start: number;
+  readonly min: number;
+  readonly max: number;
+  /** Largest increase per estimation round (the estimator never jumps by more). */
+  readonly step: number;
+}
+
+/** Validated, frozen settings of the MCU media plane (see docs/media.md, "Configuration"). */
+export interface MediaConfig {
+  /** Address announced in the server's ICE candidates. */
+  readonly publicIpv4: string;
+  /** Address the UDP sockets bind to; candidates announce publicIpv4 instead when they differ. */
+  readonly listenIpv4: string;
+  readonly publicIpv6?: string;
+  readonly listenIpv6?: string;
+  /** Inclusive UDP port range for media sockets; undefined: ephemeral ports. */
+  readonly portRange?: readonly [number, number];
+  readonly bitrate: { readonly audio: BitrateLimits; readonly video: BitrateLimits };
+  readonly freezeTimeoutMs: number;
+  readonly nackHistoryMs: number;
+  readonly keyframeMinIntervalMs: number;
+  /** How often the bitrate cap is recomputed and sent to publishers (REMB). */
+  readonly bitrateIntervalMs: number;
+  /** Largest SDP accepted from a client, in bytes. */
+  readonly maxSdpBytes: number;
+}
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+const ipv4 = optionalString.refine((v) => v === undefined || isIPv4(v), "must be an IPv4 address");
+const ipv6 = optionalString.refine((v) => v === undefined || isIPv6(v), "must be an IPv6 address");
+const portRange = optionalString
+  .refine(
+    (v) => v === undefined || /^\d{1,5}-\d{1,5}$/.test(v),
+    'must look like "min-max", e.g. "40000-40999"',
+  )
+  .transform((v): [number, number] | undefined => {
+    if (v === undefined) return undefined;
+    const [min, max] = v.split("-").map(Number) as [number, number];
+    return [min, max];
+  })
+  .refine(
+    (r) => r === undefined || (r[0] >= 1024 && r[1] <= 65535 && r[0] < r[1]),
+    "needs 1024 <= min < max <= 65535",
+  );
+
+const bps = (def: number) => int(def, 1000, 100_000_000);
+
+const envSchema = z.object({
+  PUBLIC_IPV4: ipv4.transform((v) => v ?? "127.0.0.1"),
+  MEDIA_LISTEN_IPV4: ipv4,
+  PUBLIC_IPV6: ipv6,
+  MEDIA_LISTEN_IPV6: ipv6,
+  STATIC_PORTS: portRange,
+  BITRATE_AUDIO_START: bps(32_000),
+  BITRATE_AUDIO_MIN: bps(16_000),
+  BITRATE_AUDIO_MAX: bps(64_000),
+  BITRATE_AUDIO_STEP: bps(8_000),
+  BITRATE_VIDEO_START: bps(500_000),
+  BITRATE_VIDEO_MIN: bps(100_000),
+  BITRATE_VIDEO_MAX: bps(2_000_000),
+  BITRATE_VIDEO_STEP: bps(100_000),
+  FREEZE_TIMEOUT_MS: int(2000, 100, 600_000),
+  NACK_HISTORY_MS: int(1500, 1000, 10_000),
+  KEYFRAME_MIN_INTERVAL_MS: int(500, 0, 60_000),
+  MEDIA_BITRATE_INTERVAL_MS: int(1000, 100, 60_000),
+  MEDIA_MAX_SDP_BYTES: int(64 * 1024, 1024, 1024 * 1024),
+});
+
+export type MediaEnv = z.input<typeof envSchema>;
+
+function limits(kind: "AUDIO" | "VIDEO", e: z.output<typeof envSchema>): BitrateLimits {
+  const start = e[`BITRATE_${kind}_START`];
+  const min = e[`BITRATE_${kind}_MIN`];
+  const max = e[`BITRATE_${kind}_MAX`];
+  const step = e[`BITRATE_${kind}_STEP`];
+  if (min > max)
+    throw new ConfigError(`BITRATE_${kind}_MIN (${min}) must not exceed BITRATE_${kind}_MAX (${max})`);
+  if (start < min || start > max) {
+    throw new ConfigError(`BITRATE_${kind}_START (${start}) must lie between BITRATE_${kind}_MIN and _MAX`);
+  }
+  return { start, min, max, step };
+}
+
+/** Reads and validates the media plane's environment; throws ConfigError naming the bad variable. */
+export function loadMediaConfig(env: Record<string, string | undefined> = process.env): MediaConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid media configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  if (e.MEDIA_LISTEN_IPV6 !== undefined && e.PUBLIC_IPV6 === undefined) {
+    throw new ConfigError("MEDIA_LISTEN_IPV6 needs PUBLIC_IPV6 (the address to announce)");
+  }
+  const listenIpv6 = e.MEDIA_LISTEN_IPV6 ?? e.PUBLIC_IPV6;
+  return Object.freeze({
+    publicIpv4: e.PUBLIC_IPV4,
+    listenIpv4: e.MEDIA_LISTEN_IPV4 ?? e.PUBLIC_IPV4,
+    ...(e.PUBLIC_IPV6 !== undefined ? { publicIpv6: e.PUBLIC_IPV6 } : {}),
+    ...(listenIpv6 !== undefined ? { listenIpv6 } : {}),
+    ...(e.STATIC_PORTS !== undefined ? { portRange: e.STATIC_PORTS } : {}),
+    bitrate: { audio: limits("AUDIO", e), video: limits("VIDEO", e) },
+    freezeTimeoutMs: e.FREEZE_TIMEOUT_MS,
+    nackHistoryMs: e.NACK_HISTORY_MS,
+    keyframeMinIntervalMs: e.KEYFRAME_MIN_INTERVAL_MS,
+    bitrateIntervalMs: e.MEDIA_BITRATE_INTERVAL_MS,
+    maxSdpBytes: e.MEDIA_MAX_SDP_BYTES,
+  });
+}
