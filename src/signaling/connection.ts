@@ -1,0 +1,147 @@
+import type { RawData, WebSocket } from "ws";
+import type { Config } from "../config/config.ts";
+import type { ConnectionContext } from "../lib/context.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { Member, MemberLink } from "../rooms/member.ts";
+import { CLOSE_STATUS, type CloseReason } from "./close-reason.ts";
+import { parseClientMessage } from "./protocol/parse.ts";
+import type { ClientMessage } from "./protocol/messages.ts";
+import { errorReply, type ServerMessage } from "./protocol/replies.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+
+export interface ConnectionHandlers {
+  message(conn: Connection, message: ClientMessage): Promise<void>;
+  closed(conn: Connection, reason: CloseReason): void;
+}
+
+export interface ConnectionOptions {
+  ws: WebSocket;
+  ctx: ConnectionContext;
+  limits: Config["socket"];
+  metrics: Metrics;
+  handlers: ConnectionHandlers;
+}
+
+/** One client WebSocket: parses frames at the edge, enforces limits, writes replies and events. */
+export class Connection implements MemberLink {
+  readonly ctx: ConnectionContext;
+  member: Member | undefined;
+  lastSeen = performance.now();
+  private readonly ws: WebSocket;
+  private readonly o: ConnectionOptions;
+  private readonly limiter: RateLimiter;
+  private strikes = 0;
+  private reason: CloseReason | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(o: ConnectionOptions) {
+    this.o = o;
+    this.ws = o.ws;
+    this.ctx = o.ctx;
+    this.limiter = new RateLimiter(o.limits.ratePerSecond, o.limits.rateBurst);
+    this.ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
+    this.ws.on("pong", () => {
+      this.lastSeen = performance.now();
+    });
+    this.ws.on("error", (err) => this.onError(err));
+    this.ws.on("close", (code) => this.onClose(code));
+  }
+
+  get socketId(): string {
+    return this.ctx.socketId;
+  }
+
+  get open(): boolean {
+    return this.reason === undefined && this.ws.readyState === this.ws.OPEN;
+  }
+
+  send(message: ServerMessage): void {
+    if (!this.open) return;
+    if (this.ws.bufferedAmount > this.o.limits.sendBufferMaxBytes) {
+      this.ctx.log.warn({ bufferedAmount: this.ws.bufferedAmount }, "client does not read: closing");
+      this.close("slow-consumer");
+      return;
+    }
+    this.ws.send(JSON.stringify(message));
+    this.o.metrics.messagesOut.inc();
+  }
+
+  replace(): void {
+    this.close("replaced");
+  }
+
+  /** Ends the connection for a server-side reason (idempotent). */
+  close(reason: Exclude<CloseReason, "client-leave" | "dropped">): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    if (reason === "heartbeat-timeout") {
+      this.ws.terminate();
+      return;
+    }
+    const [status, text] = CLOSE_STATUS[reason];
+    this.ws.close(status, text);
+    // A peer that never answers the close handshake must not hold the socket.
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  /** Heartbeat tick: ping, or terminate when the peer has been silent too long. */
+  heartbeat(now: number): void {
+    if (this.reason !== undefined) return;
+    if (now - this.lastSeen > this.o.limits.heartbeatTimeoutMs) {
+      this.o.metrics.heartbeatTimeouts.inc();
+      this.ctx.log.info("heartbeat timeout");
+      this.close("heartbeat-timeout");
+      return;
+    }
+    this.ws.ping();
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.reason !== undefined) return;
+    this.lastSeen = performance.now();
+    if (isBinary) {
+      this.reject("general", ErrorCode.invalidMessage, "binary frame");
+      this.close("binary-frame");
+      return;
+    }
+    if (!this.limiter.take()) {
+      this.o.metrics.rateLimited.inc();
+      this.reject("general", ErrorCode.rateLimited, "rate limited");
+      if (++this.strikes >= this.o.limits.rateStrikes) this.close("rate-limited");
+      return;
+    }
+    const parsed = parseClientMessage(data.toString());
+    if (!parsed.ok) {
+      this.reject(parsed.action, parsed.error.code, parsed.error.message);
+      return;
+    }
+    this.o.metrics.messagesIn.inc({ action: parsed.message.a });
+    // One message at a time per socket, so a slow join is not overtaken by what follows it.
+    this.chain = this.chain
+      .then(() => this.o.handlers.message(this, parsed.message))
+      .catch((err: unknown) => this.ctx.log.error({ err }, "message handler threw"));
+  }
+
+  private reject(action: string, code: (typeof ErrorCode)[keyof typeof ErrorCode], why: string): void {
+    this.o.metrics.errors.inc({ code: String(code) });
+    this.ctx.log.debug({ code, why }, "rejected message");
+    this.send(errorReply(action, code));
+  }
+
+  private onError(err: Error & { code?: string }): void {
+    if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+      this.o.metrics.errors.inc({ code: "1009" });
+      this.reason ??= "too-big";
+    }
+    this.ctx.log.info({ err: err.message, code: err.code }, "websocket error");
+  }
+
+  private onClose(code: number): void {
+    const reason: CloseReason = this.reason ?? (code === 1000 || code === 1001 ? "client-leave" : "dropped");
+    this.reason = reason;
+    this.o.metrics.wsClosed.inc({ reason });
+    this.ctx.log.info({ reason, code }, "connection closed");
+    this.chain.finally(() => this.o.handlers.closed(this, reason));
+  }
+}

@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+/** Schemas of every client message; the edge parses each frame into `ClientMessage` once. */
+const str = (max: number) => z.string().max(max);
+const socketIdOrTarget = z.string().min(1).max(64);
+
+const candidate = z.object({
+  candidate: z.string().max(2048),
+  sdpMid: z.string().max(64).nullish(),
+  sdpMLineIndex: z.number().int().min(0).max(1024).nullish(),
+  usernameFragment: z.string().max(256).nullish(),
+});
+
+const sdp = z.object({
+  type: z.enum(["offer", "answer", "pranswer", "rollback"]),
+  sdp: z.string().max(60 * 1024),
+});
+
+const orientation = z.number().int().min(0).max(359);
+const camera = str(32);
+
+export const joinData = z.object({
+  roomId: z.string().min(1).max(128),
+  bearer: z.string().min(1).max(8192),
+  platform: str(64).default(""),
+  deviceName: str(128).default(""),
+  networkType: str(32).default(""),
+  version: str(128).default(""),
+  appVersion: str(64).default(""),
+  orientation: orientation.default(90),
+  camera: camera.default("front"),
+  maxVideoBitrate: z.number().int().min(0).max(100_000_000).optional(),
+  maxAudioBitrate: z.number().int().min(0).max(10_000_000).optional(),
+});
+
+const schemas = {
+  join: joinData,
+  reconnect: z.object({ socketId: z.string().min(1).max(64), bearer: z.string().min(1).max(8192) }),
+  exchangeCandidate: z.object({ to: socketIdOrTarget, candidate }),
+  exchangeSdp: z.object({ to: socketIdOrTarget, sdp }),
+  orientationChange: z.object({ orientation, camera }),
+  sendMessage: z.object({ to: socketIdOrTarget, message: z.unknown() }),
+  eventFreeze: z.object({}).passthrough().optional(),
+  eventCpu: z.object({ cpuUsed: z.number().min(0).max(100_000) }),
+  eventNetworkChange: z.object({ networkType: str(32) }),
+} as const;
+
+export type Action = keyof typeof schemas;
+export const ACTIONS = Object.keys(schemas) as Action[];
+
+export type ClientMessage = {
+  [A in Action]: { a: A; d: z.output<(typeof schemas)[A]> };
+}[Action];
+
+export type JoinData = z.output<typeof joinData>;
+export type MessageOf<A extends Action> = Extract<ClientMessage, { a: A }>;
+
+/** Client events are fire-and-forget: no `<action>R` reply on success. */
+export const CLIENT_EVENTS: ReadonlySet<Action> = new Set(["eventFreeze", "eventCpu", "eventNetworkChange"]);
+
+export function isAction(a: string): a is Action {
+  return Object.hasOwn(schemas, a);
+}
+
+export function schemaFor(a: Action): z.ZodType {
+  return schemas[a];
+}
