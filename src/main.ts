@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   const events = newLogEventSink(log.child({ component: "events" }));
   const verifier = await newTokenVerifier(config.auth);
   if (verifier.mode === "development") {
-    log.warn("DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.");
+    log.warn(
+      "DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.",
+    );
   }
   const server = await startServer({ config, log, metrics, events, verifier });
   log.info({ url: server.url.replace(/^ws/, "http").replace(/\/api$/, "/") }, "demo page");

@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -64,7 +69,12 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   let draining = false;
   const view = {
     ready: () => !draining && events.ready,
-    state: () => ({ connections: hub.size, ...rooms.stats(), mode: config.rooms.mode, rooms: rooms.snapshot() }),
+    state: () => ({
+      connections: hub.size,
+      ...rooms.stats(),
+      mode: config.rooms.mode,
+      rooms: rooms.snapshot(),
+    }),
   };
   const ops = newOpsRoutes(metrics, view, config.ops.token);
   const staticFiles = newStaticFiles(deps.webRoot ?? DEFAULT_WEB_ROOT);
@@ -83,29 +93,44 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const server: Server = config.tls
     ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, minVersion: "TLSv1.2" }, onRequest)
     : createHttpServer(onRequest);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.socket.maxMessageBytes, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.socket.maxMessageBytes,
+    perMessageDeflate: false,
+  });
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const ip = clientIp(req, config.socket.trustedProxies);
-    const refusal = checkUpgrade(req, path, ip, config.socket, { draining, connectionsFrom: (i) => hub.connectionsFrom(i) });
+    const refusal = checkUpgrade(req, path, ip, config.socket, {
+      draining,
+      connectionsFrom: (i) => hub.connectionsFrom(i),
+    });
     if (refusal) {
       metrics.wsRejected.inc({ reason: refusal.reason });
-      socket.end(`HTTP/1.1 ${refusal.status} ${refusal.reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${refusal.status} ${refusal.reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const socketId = newSocketId();
       const ctx = { socketId, ip, log: log.child({ socketId }) };
-      const conn = new Connection({ ws, ctx, limits: config.socket, metrics, handlers: {
-        message: handlers.message,
-        closed: (c, reason) => {
-          hub.remove(c);
-          metrics.wsConnections.set(hub.size);
-          handlers.closed(c, reason);
+      const conn = new Connection({
+        ws,
+        ctx,
+        limits: config.socket,
+        metrics,
+        handlers: {
+          message: handlers.message,
+          closed: (c, reason) => {
+            hub.remove(c);
+            metrics.wsConnections.set(hub.size);
+            handlers.closed(c, reason);
+          },
         },
-      } });
+      });
       hub.add(conn);
       metrics.wsConnectionsOpened.inc();
       metrics.wsConnections.set(hub.size);

@@ -1,4 +1,12 @@
-import { createLocalJWKSet, createRemoteJWKSet, exportJWK, importSPKI, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  exportJWK,
+  importSPKI,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from "jose";
 import type { Config } from "../config/config.ts";
 import { ErrorCode, ProtocolError } from "../lib/errors.ts";
 
@@ -37,12 +45,17 @@ export async function newTokenVerifier(auth: Config["auth"]): Promise<TokenVerif
         if (secret && HMAC_ALGS.includes(alg)) {
           ({ payload } = await jwtVerify(bearer, secret, { ...options, algorithms: allowed ?? HMAC_ALGS }));
         } else if (asymmetric && ASYM_ALGS.includes(alg)) {
-          ({ payload } = await jwtVerify(bearer, asymmetric, { ...options, algorithms: allowed ?? ASYM_ALGS }));
+          ({ payload } = await jwtVerify(bearer, asymmetric, {
+            ...options,
+            algorithms: allowed ?? ASYM_ALGS,
+          }));
         } else {
           throw new Error(`algorithm ${alg} not accepted`);
         }
       } catch (err) {
-        throw new ProtocolError(ErrorCode.authFailed, `bearer rejected: ${(err as Error).message}`, { cause: err });
+        throw new ProtocolError(ErrorCode.authFailed, `bearer rejected: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       return identityFrom(payload, auth.userClaim);
     },

@@ -2,16 +2,12 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../lib/errors.ts";
 
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
 const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
-const bool = (def: boolean) =>
-  z
-    .enum(["true", "false", "1", "0", "yes", "no"])
-    .optional()
-    .transform((v) => (v === undefined ? def : v === "true" || v === "1" || v === "yes"));
 const list = z
   .string()
   .optional()
@@ -131,7 +127,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const tls =
     e.CERT_FILE_PATH && e.KEY_FILE_PATH
-      ? { cert: readFile("CERT_FILE_PATH", e.CERT_FILE_PATH), key: readFile("KEY_FILE_PATH", e.KEY_FILE_PATH) }
+      ? {
+          cert: readFile("CERT_FILE_PATH", e.CERT_FILE_PATH),
+          key: readFile("KEY_FILE_PATH", e.KEY_FILE_PATH),
+        }
       : undefined;
   return Object.freeze({
     env: e.NODE_ENV,

@@ -5,24 +5,38 @@ import { event } from "../signaling/protocol/replies.ts";
 import type { RoomManager } from "./room-manager.ts";
 
 /** Turns media-plane events into protocol events for the members they name. Returns its disposer. */
-export function bridgeMediaEvents(media: MediaPort, rooms: RoomManager, events: EventSink, metrics: Metrics): () => void {
+export function bridgeMediaEvents(
+  media: MediaPort,
+  rooms: RoomManager,
+  events: EventSink,
+  metrics: Metrics,
+): () => void {
   return media.onEvent((e: MediaEvent) => {
     if (e.type === "freeze") {
       const publisher = rooms.member(e.publisher);
       const room = rooms.room(e.roomId);
       if (!publisher || !room) return;
       const from = { socketId: publisher.socketId, userId: publisher.userId };
-      room.broadcast(event(e.frozen ? "eventFreeze" : "eventUnfreeze", { from, durationMs: e.durationMs }), publisher.socketId);
+      room.broadcast(
+        event(e.frozen ? "eventFreeze" : "eventUnfreeze", { from, durationMs: e.durationMs }),
+        publisher.socketId,
+      );
       if (e.frozen) metrics.freezes.inc({ source: "server" });
-      events.publish({ key: "media.freeze", payload: { roomId: room.id, ...from, frozen: e.frozen, durationMs: e.durationMs } });
+      events.publish({
+        key: "media.freeze",
+        payload: { roomId: room.id, ...from, frozen: e.frozen, durationMs: e.durationMs },
+      });
       return;
     }
     const to = rooms.member(e.to);
     if (!to || to.roomId !== e.roomId) return;
     const fromMember = e.from === "publisher" ? undefined : rooms.member(e.from);
-    const from = fromMember ? { socketId: fromMember.socketId, userId: fromMember.userId } : { socketId: e.from, userId: "" };
+    const from = fromMember
+      ? { socketId: fromMember.socketId, userId: fromMember.userId }
+      : { socketId: e.from, userId: "" };
     if (e.type === "sdp") to.send(event("eventExchangeSdp", { from, sdp: e.sdp }));
-    else if (e.type === "candidate") to.send(event("eventExchangeCandidate", { from, candidate: e.candidate }));
+    else if (e.type === "candidate")
+      to.send(event("eventExchangeCandidate", { from, candidate: e.candidate }));
     else to.send(event("eventWebrtcUp", { from }));
   });
 }

@@ -109,8 +109,18 @@ export class RoomManager {
       member.send(event("eventOrientationChange", orientationOf(other)));
       other.send(event("eventOrientationChange", orientationOf(member)));
     }
-    this.o.events.publish({ key: "room.join", payload: { roomId: room.id, roomSize: room.size, socketId: member.socketId, userId: member.userId, ...member.info } });
-    if (room.mode === "mcu") this.o.media?.addMember({ roomId: room.id, socketId: member.socketId, userId: member.userId });
+    this.o.events.publish({
+      key: "room.join",
+      payload: {
+        roomId: room.id,
+        roomSize: room.size,
+        socketId: member.socketId,
+        userId: member.userId,
+        ...member.info,
+      },
+    });
+    if (room.mode === "mcu")
+      this.o.media?.addMember({ roomId: room.id, socketId: member.socketId, userId: member.userId });
   }
 
   /** The member's socket dropped without a clean close: keep it for the grace period. */
@@ -150,7 +160,12 @@ export class RoomManager {
     room.remove(member.socketId);
     member.close();
     if (room.mode === "mcu") this.o.media?.removeMember(room.id, member.socketId);
-    const payload = { roomId: room.id, roomSize: room.size, socketId: member.socketId, userId: member.userId };
+    const payload = {
+      roomId: room.id,
+      roomSize: room.size,
+      socketId: member.socketId,
+      userId: member.userId,
+    };
     if (reason !== "shutdown") {
       room.broadcast(event("eventLeave", payload));
       room.broadcast(event("eventUserMediaConfiguration", userMediaConfiguration(room.size - 1)));
@@ -164,7 +179,10 @@ export class RoomManager {
   orientationChange(member: Member, orientation: number, camera: string): void {
     member.orientation = orientation;
     member.camera = camera;
-    this.requireRoom(member).broadcast(event("eventOrientationChange", orientationOf(member)), member.socketId);
+    this.requireRoom(member).broadcast(
+      event("eventOrientationChange", orientationOf(member)),
+      member.socketId,
+    );
   }
 
   /** One entry per room, for room.live and /state. */

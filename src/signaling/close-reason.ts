@@ -11,7 +11,10 @@ export type CloseReason =
   | "shutdown";
 
 /** WebSocket close status and text for the reasons the server initiates. */
-export const CLOSE_STATUS: Record<Exclude<CloseReason, "client-leave" | "dropped" | "heartbeat-timeout">, [number, string]> = {
+export const CLOSE_STATUS: Record<
+  Exclude<CloseReason, "client-leave" | "dropped" | "heartbeat-timeout">,
+  [number, string]
+> = {
   "rate-limited": [1008, "rate limit exceeded"],
   "too-big": [1009, "message too big"],
   "binary-frame": [1003, "binary frames are not supported"],

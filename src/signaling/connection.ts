@@ -5,8 +5,8 @@ import { ErrorCode } from "../lib/errors.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Member, MemberLink } from "../rooms/member.ts";
 import { CLOSE_STATUS, type CloseReason } from "./close-reason.ts";
-import { parseClientMessage } from "./protocol/parse.ts";
 import type { ClientMessage } from "./protocol/messages.ts";
+import { parseClientMessage } from "./protocol/parse.ts";
 import { errorReply, type ServerMessage } from "./protocol/replies.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 

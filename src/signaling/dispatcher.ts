@@ -23,7 +23,8 @@ export function newDispatcher(deps: HandlerDeps): ConnectionHandlers {
       } catch (err) {
         const code = err instanceof ProtocolError ? err.code : ErrorCode.internal;
         deps.metrics.errors.inc({ code: String(code) });
-        if (err instanceof ProtocolError) conn.ctx.log.info({ action: msg.a, code, why: err.message }, "request failed");
+        if (err instanceof ProtocolError)
+          conn.ctx.log.info({ action: msg.a, code, why: err.message }, "request failed");
         else {
           deps.metrics.programmerErrors.inc();
           conn.ctx.log.error({ action: msg.a, err, bug: err instanceof ProgrammerError }, "request crashed");
@@ -33,7 +34,7 @@ export function newDispatcher(deps: HandlerDeps): ConnectionHandlers {
     },
     closed(conn: Connection, reason: CloseReason): void {
       const member = conn.member;
-      if (!member || !member.isLinkedTo(conn)) return;
+      if (!member?.isLinkedTo(conn)) return;
       if (leavesRoom(reason)) deps.rooms.leave(member, "closed");
       else deps.rooms.disconnected(member);
     },

@@ -1,7 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import type { Config } from "../config/config.ts";
 
-export type UpgradeRefusal = { status: number; reason: "not-found" | "origin" | "per-ip-limit" | "shutting-down" };
+export type UpgradeRefusal = {
+  status: number;
+  reason: "not-found" | "origin" | "per-ip-limit" | "shutting-down";
+};
 
 /** Checks made before the WebSocket handshake, answered with real HTTP statuses. */
 export function checkUpgrade(

@@ -8,7 +8,11 @@ import type { HandlerDeps } from "./handler-context.ts";
 type MemberMessage = Exclude<ClientMessage, { a: "join" } | { a: "reconnect" }>;
 
 /** Everything a joined member may send. Returns the reply, or undefined for client events. */
-export async function handleMemberAction(deps: HandlerDeps, conn: Connection, msg: MemberMessage): Promise<ServerMessage | undefined> {
+export async function handleMemberAction(
+  deps: HandlerDeps,
+  conn: Connection,
+  msg: MemberMessage,
+): Promise<ServerMessage | undefined> {
   const member = conn.member;
   if (!member) throw new ProtocolError(ErrorCode.notJoined, "join first");
   switch (msg.a) {
@@ -33,7 +37,10 @@ export async function handleMemberAction(deps: HandlerDeps, conn: Connection, ms
       return undefined;
     case "eventNetworkChange":
       member.info.networkType = msg.d.networkType;
-      deps.events.publish({ key: "client.network", payload: { ...ref(member), networkType: msg.d.networkType } });
+      deps.events.publish({
+        key: "client.network",
+        payload: { ...ref(member), networkType: msg.d.networkType },
+      });
       return undefined;
   }
 }

@@ -32,7 +32,11 @@ export function parseClientMessage(text: string): ParseResult {
   return { ok: true, message: { a: action, d: data.data } as ClientMessage };
 }
 
-function fail(action: string, code: typeof ErrorCode.invalidMessage | typeof ErrorCode.unknownAction, message: string): ParseResult {
+function fail(
+  action: string,
+  code: typeof ErrorCode.invalidMessage | typeof ErrorCode.unknownAction,
+  message: string,
+): ParseResult {
   return { ok: false, action, error: new ProtocolError(code, message) };
 }
 

@@ -1,0 +1,50 @@
+import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import type { EventSink } from "../../src/events/event-sink.ts";
+import type { DomainEvent } from "../../src/events/event-types.ts";
+import { newSilentLogger } from "../../src/lib/logger.ts";
+import type { MediaPort } from "../../src/media/media-port.ts";
+import { newMetrics } from "../../src/metrics/metrics.ts";
+import { type RunningServer, startServer } from "../../src/server.ts";
+
+export interface TestServer extends RunningServer {
+  /** Events the server published (when no sink was given): an in-memory recording sink. */
+  readonly published: DomainEvent[];
+  readonly metrics: ReturnType<typeof newMetrics>;
+  readonly httpUrl: string;
+}
+
+/** A real server on 127.0.0.1 and an ephemeral port, configured like production from env values. */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  extra: { events?: EventSink; media?: MediaPort } = {},
+): Promise<TestServer> {
+  const config = loadConfig({
+    PORT_NUMBER: "0",
+    BIND_ADDRESS: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    NODE_ENV: "test",
+    ...env,
+  });
+  const published: DomainEvent[] = [];
+  const events: EventSink = extra.events ?? {
+    publish: (e) => {
+      published.push(e);
+    },
+    ready: true,
+    close: async () => {},
+  };
+  const log = process.env.TEST_LOG
+    ? (await import("../../src/lib/logger.ts")).newLogger({ level: process.env.TEST_LOG, pretty: false })
+    : newSilentLogger();
+  const metrics = newMetrics({ processMetrics: false });
+  const server = await startServer({
+    config,
+    log,
+    metrics,
+    events,
+    verifier: await newTokenVerifier(config.auth),
+    ...(extra.media ? { media: extra.media } : {}),
+  });
+  return Object.assign(server, { published, metrics, httpUrl: `http://127.0.0.1:${server.port}` });
+}
