@@ -1,6 +1,7 @@
 import { newTokenVerifier } from "./auth/token-verifier.ts";
 import { loadConfig } from "./config/config.ts";
-import { newLogEventSink } from "./events/log-sink.ts";
+import { loadEventsConfig } from "./config/events-config.ts";
+import { createEventSink } from "./events/create-event-sink.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { newLogger } from "./lib/logger.ts";
 import { newMetrics } from "./metrics/metrics.ts";
@@ -9,8 +10,10 @@ import { startServer } from "./server.ts";
 /** Composition root: config -> logger -> metrics -> event sink -> verifier -> server; SIGTERM drains. */
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  let eventsConfig: ReturnType<typeof loadEventsConfig>;
   try {
     config = loadConfig();
+    eventsConfig = loadEventsConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`webrtcsignaling: ${err.message}\n`);
@@ -20,14 +23,21 @@ async function main(): Promise<void> {
   }
   const log = newLogger({ level: config.log.level, pretty: config.log.pretty });
   const metrics = newMetrics();
-  const events = newLogEventSink(log.child({ component: "events" }));
+  const events = createEventSink(eventsConfig, { log: log.child({ component: "events" }), metrics });
   const verifier = await newTokenVerifier(config.auth);
   if (verifier.mode === "development") {
     log.warn(
       "DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.",
     );
   }
-  const server = await startServer({ config, log, metrics, events, verifier });
+  const server = await startServer({
+    config,
+    log,
+    metrics,
+    events,
+    verifier,
+    roomLiveIntervalMs: eventsConfig.roomLiveIntervalMs,
+  });
   log.info({ url: server.url.replace(/^ws/, "http").replace(/\/api$/, "/") }, "demo page");
 
   let stopping = false;

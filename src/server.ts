@@ -12,6 +12,7 @@ import { WebSocketServer } from "ws";
 import type { TokenVerifier } from "./auth/token-verifier.ts";
 import type { Config } from "./config/config.ts";
 import type { EventSink } from "./events/event-sink.ts";
+import { newRoomLiveTicker } from "./events/room-live-ticker.ts";
 import { clientIp } from "./http/client-ip.ts";
 import { json, newOpsRoutes } from "./http/ops-routes.ts";
 import { newStaticFiles } from "./http/static-files.ts";
@@ -36,6 +37,8 @@ export interface ServerDeps {
   media?: MediaPort;
   /** Directory of the built web client served at `/`. */
   webRoot?: string;
+  /** Period of room.live events; 0 or absent disables them. */
+  roomLiveIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -66,6 +69,12 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const hub = new Hub(config.socket.heartbeatIntervalMs);
   const handlers = newDispatcher({ rooms, router, verifier: deps.verifier, events, metrics });
   const unbridge = media ? bridgeMediaEvents(media, rooms, events, metrics) : () => {};
+  const ticker = newRoomLiveTicker({
+    intervalMs: deps.roomLiveIntervalMs ?? 0,
+    sink: events,
+    rooms: () => rooms.snapshot(),
+    onError: (err) => log.error({ err }, "room.live snapshot failed"),
+  });
   let draining = false;
   const view = {
     ready: () => !draining && events.ready,
@@ -153,6 +162,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     closing ??= (async () => {
       draining = true;
       server.close();
+      ticker.close();
       for (const conn of hub.all()) conn.close("shutdown");
       rooms.close();
       unbridge();

@@ -1,8 +1,10 @@
 import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
 import { loadConfig } from "../../src/config/config.ts";
+import { loadEventsConfig } from "../../src/config/events-config.ts";
+import { createEventSink } from "../../src/events/create-event-sink.ts";
 import type { EventSink } from "../../src/events/event-sink.ts";
 import type { DomainEvent } from "../../src/events/event-types.ts";
-import { newSilentLogger } from "../../src/lib/logger.ts";
+import { newLogger, newSilentLogger } from "../../src/lib/logger.ts";
 import type { MediaPort } from "../../src/media/media-port.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
@@ -27,23 +29,28 @@ export async function startTestServer(
     ...env,
   });
   const published: DomainEvent[] = [];
-  const events: EventSink = extra.events ?? {
+  const eventsConfig = loadEventsConfig({ ROOM_LIVE_INTERVAL_MS: "0", ...env });
+  const metrics = newMetrics({ processMetrics: false });
+  const log = process.env.TEST_LOG
+    ? newLogger({ level: process.env.TEST_LOG, pretty: false })
+    : newSilentLogger();
+  const recording: EventSink = {
     publish: (e) => {
       published.push(e);
     },
     ready: true,
     close: async () => {},
   };
-  const log = process.env.TEST_LOG
-    ? (await import("../../src/lib/logger.ts")).newLogger({ level: process.env.TEST_LOG, pretty: false })
-    : newSilentLogger();
-  const metrics = newMetrics({ processMetrics: false });
+  // With RABBITMQ_URL the real sink is used, as in production; otherwise events are recorded in memory.
+  const events =
+    extra.events ?? (eventsConfig.rabbitmq ? createEventSink(eventsConfig, { log, metrics }) : recording);
   const server = await startServer({
     config,
     log,
     metrics,
     events,
     verifier: await newTokenVerifier(config.auth),
+    roomLiveIntervalMs: eventsConfig.roomLiveIntervalMs,
     ...(extra.media ? { media: extra.media } : {}),
   });
   return Object.assign(server, { published, metrics, httpUrl: `http://127.0.0.1:${server.port}` });
