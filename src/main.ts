@@ -1,9 +1,11 @@
 import { newTokenVerifier } from "./auth/token-verifier.ts";
 import { loadConfig } from "./config/config.ts";
 import { loadEventsConfig } from "./config/events-config.ts";
+import { loadMediaConfig } from "./config/media-config.ts";
 import { createEventSink } from "./events/create-event-sink.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { newLogger } from "./lib/logger.ts";
+import { newWeriftMediaPlane } from "./media/werift-media-plane.ts";
 import { newMetrics } from "./metrics/metrics.ts";
 import { startServer } from "./server.ts";
 
@@ -11,9 +13,11 @@ import { startServer } from "./server.ts";
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   let eventsConfig: ReturnType<typeof loadEventsConfig>;
+  let mediaConfig: ReturnType<typeof loadMediaConfig> | undefined;
   try {
     config = loadConfig();
     eventsConfig = loadEventsConfig();
+    if (config.rooms.mode === "mcu") mediaConfig = loadMediaConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`webrtcsignaling: ${err.message}\n`);
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
       "DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.",
     );
   }
+  const media = mediaConfig ? newWeriftMediaPlane(mediaConfig, { log, metrics }) : undefined;
   const server = await startServer({
     config,
     log,
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
     events,
     verifier,
     roomLiveIntervalMs: eventsConfig.roomLiveIntervalMs,
+    ...(media ? { media } : {}),
   });
   log.info({ url: server.url.replace(/^ws/, "http").replace(/\/api$/, "/") }, "demo page");
 

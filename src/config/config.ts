@@ -39,7 +39,7 @@ const envSchema = z.object({
   JWT_ISSUER: optionalString,
   JWT_USER_CLAIM: z.string().default("userId"),
 
-  ROOM_MODE: z.enum(["mcu", "p2p"]).default("p2p"),
+  ROOM_MODE: z.enum(["mcu", "p2p"]).default("mcu"),
   ROOM_MAX_MEMBERS: int(8, 1, 1000),
   MAX_MESSAGE_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
   HEARTBEAT_INTERVAL_MS: int(5000, 50),

@@ -1,11 +1,13 @@
 import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { loadEventsConfig } from "../../src/config/events-config.ts";
+import { loadMediaConfig } from "../../src/config/media-config.ts";
 import { createEventSink } from "../../src/events/create-event-sink.ts";
 import type { EventSink } from "../../src/events/event-sink.ts";
 import type { DomainEvent } from "../../src/events/event-types.ts";
 import { newLogger, newSilentLogger } from "../../src/lib/logger.ts";
 import type { MediaPort } from "../../src/media/media-port.ts";
+import { newWeriftMediaPlane } from "../../src/media/werift-media-plane.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 
@@ -44,6 +46,12 @@ export async function startTestServer(
   // With RABBITMQ_URL the real sink is used, as in production; otherwise events are recorded in memory.
   const events =
     extra.events ?? (eventsConfig.rabbitmq ? createEventSink(eventsConfig, { log, metrics }) : recording);
+  // An MCU server gets the real werift media plane, announcing and binding 127.0.0.1 only.
+  const media =
+    extra.media ??
+    (config.rooms.mode === "mcu"
+      ? newWeriftMediaPlane(loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", ...env }), { log, metrics })
+      : undefined);
   const server = await startServer({
     config,
     log,
@@ -51,7 +59,7 @@ export async function startTestServer(
     events,
     verifier: await newTokenVerifier(config.auth),
     roomLiveIntervalMs: eventsConfig.roomLiveIntervalMs,
-    ...(extra.media ? { media: extra.media } : {}),
+    ...(media ? { media } : {}),
   });
   return Object.assign(server, { published, metrics, httpUrl: `http://127.0.0.1:${server.port}` });
 }
