@@ -3,6 +3,7 @@ import { loadConfig } from "./config/config.ts";
 import { loadEventsConfig } from "./config/events-config.ts";
 import { loadMediaConfig } from "./config/media-config.ts";
 import { createEventSink } from "./events/create-event-sink.ts";
+import { loadProfilingConfig, type ProfilingConfig } from "./http/profiling.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { newLogger } from "./lib/logger.ts";
 import { newWeriftMediaPlane } from "./media/werift-media-plane.ts";
@@ -14,9 +15,11 @@ async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   let eventsConfig: ReturnType<typeof loadEventsConfig>;
   let mediaConfig: ReturnType<typeof loadMediaConfig> | undefined;
+  let profiling: ProfilingConfig;
   try {
     config = loadConfig();
     eventsConfig = loadEventsConfig();
+    profiling = loadProfilingConfig();
     if (config.rooms.mode === "mcu") mediaConfig = loadMediaConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
     events,
     verifier,
     roomLiveIntervalMs: eventsConfig.roomLiveIntervalMs,
+    profiling,
     ...(media ? { media } : {}),
   });
   log.info({ url: server.url.replace(/^ws/, "http").replace(/\/api$/, "/") }, "demo page");

@@ -15,6 +15,7 @@ import type { EventSink } from "./events/event-sink.ts";
 import { newRoomLiveTicker } from "./events/room-live-ticker.ts";
 import { clientIp } from "./http/client-ip.ts";
 import { json, newOpsRoutes } from "./http/ops-routes.ts";
+import { newProfilingRoutes, type ProfilingConfig } from "./http/profiling.ts";
 import { newStaticFiles } from "./http/static-files.ts";
 import { newSocketId } from "./lib/ids.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -39,6 +40,8 @@ export interface ServerDeps {
   webRoot?: string;
   /** Period of room.live events; 0 or absent disables them. */
   roomLiveIntervalMs?: number;
+  /** /debug/cpu-profile and /debug/heap-snapshot; off when absent. */
+  profiling?: ProfilingConfig;
 }
 
 export interface RunningServer {
@@ -86,12 +89,18 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     }),
   };
   const ops = newOpsRoutes(metrics, view, config.ops.token);
+  const profiling = newProfilingRoutes(
+    deps.profiling ?? { enabled: false, maxSeconds: 0 },
+    config.ops.token,
+    log,
+  );
   const staticFiles = newStaticFiles(deps.webRoot ?? DEFAULT_WEB_ROOT);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     (async () => {
       if (await ops(req, res, path)) return;
+      if (await profiling.route(req, res, path)) return;
       if (req.method === "GET" && (await staticFiles(res, path))) return;
       json(res, 404, { error: "not found" });
     })().catch((err: unknown) => {
@@ -162,6 +171,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     closing ??= (async () => {
       draining = true;
       server.close();
+      profiling.close();
       ticker.close();
       for (const conn of hub.all()) conn.close("shutdown");
       rooms.close();

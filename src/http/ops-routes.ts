@@ -38,7 +38,8 @@ export function newOpsRoutes(metrics: Metrics, view: OpsView, token: string | un
   };
 }
 
-function authorised(req: IncomingMessage, token: string | undefined): boolean {
+/** True when OPS_TOKEN is unset or the request carries `Authorization: Bearer <OPS_TOKEN>`. */
+export function authorised(req: IncomingMessage, token: string | undefined): boolean {
   if (!token) return true;
   const header = req.headers.authorization ?? "";
   const given = Buffer.from(header.startsWith("Bearer ") ? header.slice(7) : "");

@@ -27,14 +27,15 @@ export interface ChildServer {
 }
 
 /**
- * Starts the real server as a child process (`node <entry>`), with a clean environment (only PATH,
+ * Starts the real server as a child process (`node [nodeArgs] <entry>`), with a clean environment (only PATH,
  * HOME and `env`), on an ephemeral port read back from its "listening" log line.
  */
 export async function spawnServer(
   env: Record<string, string>,
-  options: { entry?: string; cwd?: string; startTimeoutMs?: number } = {},
+  options: { entry?: string; cwd?: string; nodeArgs?: readonly string[]; startTimeoutMs?: number } = {},
 ): Promise<ChildServer> {
-  const child = spawn(process.execPath, [options.entry ?? "src/main.ts"], {
+  const args = [...(options.nodeArgs ?? []), options.entry ?? "src/main.ts"];
+  const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? "",
