@@ -16,6 +16,25 @@ const sdp = z.object({
   sdp: z.string().max(60 * 1024),
 });
 
+/** Nesting allowed in a relayed `sendMessage.message`; far deeper values overflow JSON.stringify. */
+export const MAX_RELAYED_DEPTH = 64;
+
+function depthAtMost(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= max) return false;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+/** An opaque value relayed as is: any JSON, nested at most MAX_RELAYED_DEPTH levels. */
+const relayed = z
+  .unknown()
+  .refine((v) => depthAtMost(v, MAX_RELAYED_DEPTH), `nested deeper than ${MAX_RELAYED_DEPTH} levels`);
+
 const orientation = z.number().int().min(0).max(359);
 const camera = str(32);
 
@@ -39,7 +58,7 @@ const schemas = {
   exchangeCandidate: z.object({ to: socketIdOrTarget, candidate }),
   exchangeSdp: z.object({ to: socketIdOrTarget, sdp }),
   orientationChange: z.object({ orientation, camera }),
-  sendMessage: z.object({ to: socketIdOrTarget, message: z.unknown() }),
+  sendMessage: z.object({ to: socketIdOrTarget, message: relayed }),
   eventFreeze: z.object({}).passthrough().optional(),
   eventCpu: z.object({ cpuUsed: z.number().min(0).max(100_000) }),
   eventNetworkChange: z.object({ networkType: str(32) }),
