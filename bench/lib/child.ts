@@ -1,0 +1,166 @@
+/**
+ * The process a benchmark measures, forked by the runner (bench/lib/proc.ts). Roles:
+ *  - "server":    the real signaling server (src/server.ts), configured from env like production,
+ *                 with the werift media plane when ROOM_MODE=mcu;
+ *  - "forwarder": the baseline of scenario 1, a bare `ws` server that forwards every frame to the
+ *                 other socket of its pair without parsing it.
+ * It answers {type:"stats"} with its own cpuUsage and memory, so every figure is the measured
+ * process's, not the load generator's.
+ */
+import type { AddressInfo } from "node:net";
+import { WebSocket, WebSocketServer } from "ws";
+import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { loadMediaConfig } from "../../src/config/media-config.ts";
+import type { EventSink } from "../../src/events/event-sink.ts";
+import { newSilentLogger } from "../../src/lib/logger.ts";
+import type { MediaPort } from "../../src/media/media-port.ts";
+import { newMetrics } from "../../src/metrics/metrics.ts";
+import { startServer } from "../../src/server.ts";
+
+export type ChildRequest = { type: "stats"; id: number; gc?: boolean } | { type: "close" };
+export interface ChildStats {
+  type: "stats";
+  id: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  rss: number;
+  heapUsed: number;
+  connections: number;
+  media?: { rooms: number; members: number; publishers: number; listeners: number };
+}
+export interface ChildReady {
+  type: "ready";
+  url: string;
+  port: number;
+}
+
+const role = process.argv[2] ?? "server";
+const send = (m: unknown) => process.send?.(m);
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function settle(): Promise<void> {
+  // Two full collections with a turn between them release what finalizers freed in the first.
+  gc?.();
+  return new Promise((r) =>
+    setTimeout(() => {
+      gc?.();
+      r();
+    }, 50),
+  );
+}
+
+interface Running {
+  url: string;
+  port: number;
+  count(): number;
+  media?(): ChildStats["media"];
+  close(): Promise<void>;
+}
+
+async function startForwarder(): Promise<Running> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+  const pairs = new Map<string, WebSocket[]>();
+  wss.on("connection", (ws, req) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const pair = url.searchParams.get("pair") ?? "";
+    const side = Number(url.searchParams.get("side") ?? "0");
+    let sockets = pairs.get(pair);
+    if (!sockets) {
+      sockets = [];
+      pairs.set(pair, sockets);
+    }
+    sockets[side] = ws;
+    const other = 1 - side;
+    ws.on("message", (data, isBinary) => {
+      const peer = sockets[other];
+      if (peer && peer.readyState === WebSocket.OPEN) peer.send(data, { binary: isBinary });
+    });
+    ws.on("close", () => {
+      if (sockets[side] === ws) delete sockets[side];
+      if (!sockets[0] && !sockets[1]) pairs.delete(pair);
+    });
+    ws.on("error", () => {});
+  });
+  await new Promise<void>((r) => wss.once("listening", () => r()));
+  const port = (wss.address() as AddressInfo).port;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    port,
+    count: () => wss.clients.size,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  };
+}
+
+async function startSignaling(): Promise<Running> {
+  const env = { PORT_NUMBER: "0", BIND_ADDRESS: "127.0.0.1", LOG_LEVEL: "silent", ...process.env };
+  const config = loadConfig(env);
+  const log = newSilentLogger();
+  const metrics = newMetrics({ processMetrics: false });
+  const events: EventSink = { publish: () => {}, ready: true, close: async () => {} };
+  let media: (MediaPort & { stats?: () => ChildStats["media"] }) | undefined;
+  if (config.rooms.mode === "mcu") {
+    // Imported lazily so that the signaling scenarios run even while the media plane is unfinished.
+    const { newWeriftMediaPlane } = await import("../../src/media/werift-media-plane.ts");
+    media = newWeriftMediaPlane(loadMediaConfig(env), { log, metrics });
+  }
+  const server = await startServer({
+    config,
+    log,
+    metrics,
+    events,
+    verifier: await newTokenVerifier(config.auth),
+    roomLiveIntervalMs: 0,
+    ...(media ? { media } : {}),
+  });
+  return {
+    url: server.url,
+    port: server.port,
+    count: () => server.hub.size,
+    media: () => media?.stats?.(),
+    close: () => server.close(AbortSignal.timeout(5000)),
+  };
+}
+
+async function main(): Promise<void> {
+  const running = role === "forwarder" ? await startForwarder() : await startSignaling();
+  process.on("message", (raw: ChildRequest) => {
+    if (raw.type === "stats") {
+      (raw.gc ? settle() : Promise.resolve()).then(() => {
+        const cpu = process.cpuUsage();
+        const mem = process.memoryUsage();
+        const m = running.media?.();
+        const stats: ChildStats = {
+          type: "stats",
+          id: raw.id,
+          cpuUserUs: cpu.user,
+          cpuSystemUs: cpu.system,
+          rss: mem.rss,
+          heapUsed: mem.heapUsed,
+          connections: running.count(),
+          ...(m ? { media: m } : {}),
+        };
+        send(stats);
+      });
+    } else if (raw.type === "close") {
+      const hard = setTimeout(() => process.exit(0), 6000);
+      running.close().finally(() => {
+        clearTimeout(hard);
+        // process.exit, not a natural end: --cpu-prof is written on exit either way.
+        process.exit(0);
+      });
+    }
+  });
+  process.on("disconnect", () => process.exit(0));
+  const ready: ChildReady = { type: "ready", url: running.url, port: running.port };
+  send(ready);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench child (${role}) failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
