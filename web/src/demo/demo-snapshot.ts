@@ -1,0 +1,37 @@
+import type { ClientState, RemoteMediaState } from "../client/index.ts";
+
+/** One remote member's tile, as read by people (on screen) and by the end-to-end test (window.demo). */
+export interface TileSnapshot {
+  socketId: string;
+  userId: string;
+  state: RemoteMediaState;
+  up: boolean;
+  frozen: boolean;
+  /** inbound-rtp video framesDecoded (getStats). */
+  framesDecoded: number;
+  /** Frames the <video> element presented (requestVideoFrameCallback). */
+  framesPresented: number;
+  framesPerSecond: number;
+  width: number;
+  height: number;
+  /** inbound-rtp audio packetsReceived (getStats). */
+  audioPacketsReceived: number;
+  videoCodec: string | undefined;
+  audioCodec: string | undefined;
+  /** From the click on Join to this tile's first decoded frame, in ms. */
+  firstFrameMs: number | undefined;
+}
+
+/** Everything the page exposes as `window.demo.snapshot()`. */
+export interface DemoSnapshot {
+  state: ClientState;
+  socketId: string | undefined;
+  userId: string | undefined;
+  roomId: string | undefined;
+  publish: { state: RTCPeerConnectionState | "none"; up: boolean; videoCodec?: string; audioCodec?: string };
+  tiles: TileSnapshot[];
+  /** eventLeave seen, by socketId. */
+  left: string[];
+  reconnects: number;
+  errors: string[];
+}
