@@ -1,0 +1,318 @@
+import {
+  ReceiverEstimatedMaxBitrate,
+  type RTCPeerConnection,
+  type RTCRtpCodecParameters,
+  RtcpPayloadSpecificFeedback,
+  type RtpPacket,
+} from "werift";
+import type { MediaConfig } from "../config/media-config.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { BitrateEstimator } from "./bitrate-estimator.ts";
+import { isSupportedMime, type NegotiatedCodec, publisherCodecs } from "./codec-policy.ts";
+import { FreezeDetector } from "./freeze-detector.ts";
+import { KeyframeRequester } from "./keyframe-requester.ts";
+import type { IceCandidate, SessionDescription } from "./media-port.ts";
+import { newPeerConnection } from "./peer-factory.ts";
+import { PeerLink } from "./peer-link.ts";
+import { type MediaKind, PublishedTrack } from "./published-track.ts";
+import { checkSdp, fingerprintOf, invalidSdp } from "./sdp-check.ts";
+import { SerialQueue } from "./serial-queue.ts";
+import type { ForwarderFeedback } from "./track-forwarder.ts";
+
+export interface PublisherHooks {
+  candidate(candidate: IceCandidate): void;
+  /** Media flows (first RTP packet on the current connection). */
+  up(): void;
+  freeze(frozen: boolean, durationMs: number): void;
+}
+
+export interface PublisherDeps {
+  config: MediaConfig;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * A member's publishing connection: answers its offers (a re-offer from the same client connection
+ * renegotiates in place; one from a new client connection, i.e. another DTLS fingerprint, replaces
+ * the server connection), and exposes one PublishedTrack per kind that outlives both. Owns the
+ * keyframe requester, the freeze detector and the bitrate cap (REMB) for its video.
+ */
+export class PublisherSession {
+  readonly socketId: string;
+  readonly #deps: PublisherDeps;
+  readonly #hooks: PublisherHooks;
+  readonly #tracks = new Map<MediaKind, PublishedTrack>();
+  readonly #queue = new SerialQueue();
+  readonly #keyframes: KeyframeRequester;
+  readonly #estimator: BitrateEstimator;
+  readonly #freeze: FreezeDetector;
+  readonly #rembTimer: NodeJS.Timeout;
+  #link: PeerLink | undefined;
+  #linkDisposers: (() => void)[] = [];
+  #up = false;
+  #lastVideoTs: number | undefined;
+  #closed = false;
+
+  constructor(socketId: string, deps: PublisherDeps, hooks: PublisherHooks) {
+    this.socketId = socketId;
+    this.#deps = deps;
+    this.#hooks = hooks;
+    this.#keyframes = new KeyframeRequester(deps.config.keyframeMinIntervalMs, () => {
+      if (this.#tracks.get("video")?.sendPli()) deps.metrics.plis.inc();
+    });
+    this.#estimator = new BitrateEstimator(deps.config.bitrate.video);
+    this.#freeze = new FreezeDetector({
+      timeoutMs: deps.config.freezeTimeoutMs,
+      onChange: (frozen, durationMs) => {
+        if (frozen) deps.metrics.freezes.inc({ source: "server" });
+        hooks.freeze(frozen, durationMs);
+      },
+    });
+    this.#rembTimer = setInterval(() => this.#sendRemb(), deps.config.bitrateIntervalMs);
+    this.#rembTimer.unref();
+  }
+
+  get tracks(): ReadonlyMap<MediaKind, PublishedTrack> {
+    return this.#tracks;
+  }
+
+  get bitrateCap(): number {
+    return this.#estimator.current;
+  }
+
+  /** Applies the client's offer; resolves with the answer to send back. */
+  offer(sdp: SessionDescription): Promise<{ answer: SessionDescription; codecsChanged: boolean }> {
+    return this.#queue.run(() => this.#applyOffer(sdp));
+  }
+
+  async candidate(candidate: IceCandidate): Promise<void> {
+    const link = this.#link;
+    if (!link) throw invalidSdp("candidate before the publisher's offer");
+    await link.addCandidate(candidate);
+  }
+
+  requestKeyframe(): void {
+    this.#keyframes.request();
+  }
+
+  /** The feedback path a listener's forwarders use for this publisher. */
+  feedbackFor(listenerId: string, kind: MediaKind): ForwarderFeedback {
+    if (kind === "audio")
+      return { keyframeNeeded: () => undefined, remb: () => undefined, loss: () => undefined };
+    this.#estimator.addListener(listenerId);
+    return {
+      keyframeNeeded: () => this.#keyframes.request(),
+      remb: (bitrate) => this.#estimator.remb(listenerId, bitrate),
+      loss: (fraction) => this.#estimator.loss(listenerId, fraction),
+    };
+  }
+
+  listenerGone(listenerId: string): void {
+    this.#estimator.removeListener(listenerId);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#rembTimer);
+    this.#keyframes.close();
+    this.#freeze.stop();
+    for (const track of this.#tracks.values()) track.close();
+    this.#tracks.clear();
+    await this.#dropLink();
+  }
+
+  async #applyOffer(
+    sdp: SessionDescription,
+  ): Promise<{ answer: SessionDescription; codecsChanged: boolean }> {
+    const text = checkSdp(sdp, "offer", this.#deps.config.maxSdpBytes);
+    const current = this.#link;
+    const reuse =
+      current !== undefined &&
+      current.state !== "failed" &&
+      current.state !== "closed" &&
+      fingerprintOf(current.pc.remoteDescription?.sdp ?? "") === fingerprintOf(text);
+    const link = reuse ? current : this.#newLink();
+    let chosen: Map<MediaKind, NegotiatedCodec>;
+    try {
+      await link.pc.setRemoteDescription({ type: "offer", sdp: text });
+      chosen = preferSupportedCodecs(link.pc);
+      if (chosen.size === 0)
+        throw invalidSdp("no supported codec offered (Opus, VP8, H.264 42e01f packetization-mode=1)");
+      await link.pc.setLocalDescription(await link.pc.createAnswer());
+    } catch (err) {
+      if (!reuse) await link.close();
+      else await link.pc.setRemoteDescription({ type: "rollback" }).catch(() => undefined);
+      throw err instanceof Error && err.name === "ProtocolError"
+        ? err
+        : invalidSdp("cannot apply the offer", err);
+    }
+    if (this.#closed) {
+      await link.close();
+      throw invalidSdp("publisher closed during negotiation");
+    }
+    if (!reuse) await this.#replaceLink(link);
+    const codecsChanged = this.#updateTracks(chosen, link.pc);
+    return { answer: link.localDescription(), codecsChanged };
+  }
+
+  #newLink(): PeerLink {
+    const { config, metrics } = this.#deps;
+    const pc = newPeerConnection(config, publisherCodecs());
+    return new PeerLink(pc, config, metrics, {
+      onCandidate: (c) => {
+        if (this.#link?.pc === pc) this.#hooks.candidate(c);
+      },
+      onState: (state) => {
+        if (this.#link?.pc !== pc) return;
+        if (state === "connected") this.#freeze.start();
+        else if (state === "failed" || state === "disconnected" || state === "closed") this.#freeze.stop();
+      },
+    });
+  }
+
+  async #replaceLink(link: PeerLink): Promise<void> {
+    await this.#dropLink();
+    this.#link = link;
+    this.#up = false;
+    this.#lastVideoTs = undefined;
+    // Tracks announced after negotiation (no a=ssrc in the offer) are attached when werift creates them.
+    const sub = link.pc.onTrack.subscribe((track) => {
+      const kind: MediaKind = track.kind === "audio" ? "audio" : "video";
+      const t = link.pc.getTransceivers().find((tr) => tr.receiver.tracks.includes(track));
+      const published = this.#tracks.get(kind);
+      if (t && published && this.#link === link) published.attach(track, t.receiver);
+    });
+    this.#linkDisposers.push(sub.unSubscribe);
+  }
+
+  async #dropLink(): Promise<void> {
+    for (const dispose of this.#linkDisposers.splice(0)) dispose();
+    for (const track of this.#tracks.values()) track.detach();
+    this.#freeze.stop();
+    const link = this.#link;
+    this.#link = undefined;
+    await link?.close();
+  }
+
+  /** Creates/updates the PublishedTracks for the negotiated kinds; true when kinds or codecs changed. */
+  #updateTracks(chosen: Map<MediaKind, NegotiatedCodec>, pc: RTCPeerConnection): boolean {
+    let changed = false;
+    for (const [kind, track] of this.#tracks) {
+      if (!chosen.has(kind)) {
+        track.close();
+        this.#tracks.delete(kind);
+        changed = true;
+      }
+    }
+    for (const [kind, codec] of chosen) {
+      let track = this.#tracks.get(kind);
+      if (!track) {
+        track = new PublishedTrack(kind, codec, (packet) => this.#onPacket(kind, packet));
+        this.#tracks.set(kind, track);
+        changed = true;
+      } else if (track.codec.mimeType.toLowerCase() !== codec.mimeType.toLowerCase()) {
+        track.codec = codec;
+        changed = true;
+      }
+      const transceiver = pc.getTransceivers().find((t) => t.kind === kind && !t.stopped);
+      const remote = transceiver?.receiver.tracks[0];
+      if (transceiver && remote) track.attach(remote, transceiver.receiver);
+    }
+    return changed;
+  }
+
+  #onPacket(kind: MediaKind, packet: RtpPacket): void {
+    const { metrics } = this.#deps;
+    metrics.rtpPacketsIn.inc({ kind });
+    metrics.rtpBytesIn.inc({ kind }, packet.payload.length);
+    if (!this.#up) {
+      this.#up = true;
+      this.#hooks.up();
+    }
+    if (kind === "video" && packet.header.timestamp !== this.#lastVideoTs) {
+      this.#lastVideoTs = packet.header.timestamp;
+      this.#freeze.frame();
+    }
+  }
+
+  #sendRemb(): void {
+    const video = this.#tracks.get("video");
+    const receiver = video?.receiver;
+    if (!video || !receiver || video.ssrc === undefined || this.#link?.state !== "connected") return;
+    const cap = this.#estimator.round();
+    const total = cap + (this.#tracks.has("audio") ? this.#deps.config.bitrate.audio.max : 0);
+    const ssrcs = [
+      video.ssrc,
+      ...(this.#tracks.get("audio")?.ssrc !== undefined ? [this.#tracks.get("audio")?.ssrc ?? 0] : []),
+    ];
+    const remb = rembFeedback(receiver.rtcpSsrc, total, ssrcs);
+    receiver.dtlsTransport.sendRtcp([remb]).catch(() => undefined);
+  }
+}
+
+/** REMB with the bitrate encoded as an 18-bit mantissa and 6-bit exponent (werift leaves that to us). */
+export function rembFeedback(
+  senderSsrc: number,
+  bitrate: number,
+  ssrcs: number[],
+): RtcpPayloadSpecificFeedback {
+  let mantissa = Math.max(0, Math.floor(bitrate));
+  let exp = 0;
+  while (mantissa >= 1 << 18) {
+    mantissa = Math.floor(mantissa / 2);
+    exp++;
+  }
+  return new RtcpPayloadSpecificFeedback({
+    feedback: new ReceiverEstimatedMaxBitrate({
+      senderSsrc,
+      mediaSsrc: 0,
+      brExp: exp,
+      brMantissa: mantissa,
+      bitrate: BigInt(mantissa) * 2n ** BigInt(exp),
+      ssrcNum: ssrcs.length,
+      ssrcFeedbacks: ssrcs,
+    }),
+  });
+}
+
+/**
+ * Narrows every receiving transceiver to one codec (+ its RTX): VP8 when offered, else H.264
+ * 42e01f packetization-mode=1, Opus for audio; so the publisher sends exactly the codec that the
+ * listeners are offered. Returns the chosen codec per kind (first transceiver of each kind).
+ */
+function preferSupportedCodecs(pc: RTCPeerConnection): Map<MediaKind, NegotiatedCodec> {
+  const chosen = new Map<MediaKind, NegotiatedCodec>();
+  for (const t of pc.getTransceivers()) {
+    if (t.stopped || t.codecs.length === 0) continue;
+    const kind: MediaKind = t.kind === "audio" ? "audio" : "video";
+    const primary = pickCodec(kind, t.codecs);
+    if (!primary) continue;
+    const rtx = t.codecs.find(
+      (c) => c.name.toLowerCase() === "rtx" && c.parameters?.includes(`apt=${primary.payloadType}`),
+    );
+    t.setCodecPreferences(rtx ? [primary, rtx] : [primary]);
+    if (!chosen.has(kind)) {
+      chosen.set(kind, {
+        mimeType: primary.mimeType,
+        clockRate: primary.clockRate,
+        ...(primary.channels !== undefined ? { channels: primary.channels } : {}),
+        ...(primary.parameters !== undefined ? { parameters: primary.parameters } : {}),
+      });
+    }
+  }
+  return chosen;
+}
+
+function pickCodec(kind: MediaKind, codecs: RTCRtpCodecParameters[]): RTCRtpCodecParameters | undefined {
+  const supported = codecs.filter((c) => isSupportedMime(c.mimeType));
+  if (kind === "audio") return supported.find((c) => c.mimeType.toLowerCase() === "audio/opus");
+  return (
+    supported.find((c) => c.mimeType.toLowerCase() === "video/vp8") ??
+    supported.find(
+      (c) => c.mimeType.toLowerCase() === "video/h264" && /packetization-mode=1/.test(c.parameters ?? ""),
+    )
+  );
+}

@@ -1,0 +1,102 @@
+import type { MediaConfig } from "../config/media-config.ts";
+import { ErrorCode, ProtocolError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { EventHub } from "./event-hub.ts";
+import type { IceCandidate, MediaMember, MediaPort, MediaTarget, SessionDescription } from "./media-port.ts";
+import { RoomMedia } from "./room-media.ts";
+
+export interface MediaPlaneDeps {
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** A MediaPort with introspection for tests and /state. */
+export interface WeriftMediaPlane extends MediaPort {
+  /** Open rooms and the sessions in them. */
+  stats(): { rooms: number; members: number; publishers: number; listeners: number };
+}
+
+/**
+ * The werift-based MCU media plane: rooms -> publisher and listener sessions -> forwarders.
+ * Everything it takes and emits is plain data (MediaPort), so it can be moved behind a
+ * worker_threads boundary without changing callers (docs/media.md).
+ */
+export function newWeriftMediaPlane(config: MediaConfig, deps: MediaPlaneDeps): WeriftMediaPlane {
+  const log = deps.log.child({ component: "media" });
+  const hub = new EventHub(log);
+  const rooms = new Map<string, RoomMedia>();
+  const removals = new Set<Promise<void>>();
+  let closed = false;
+
+  const room = (roomId: string): RoomMedia => {
+    if (closed) throw new ProtocolError(ErrorCode.network, "media plane is closed");
+    const r = rooms.get(roomId);
+    if (!r) throw new ProtocolError(ErrorCode.notJoined, "not a member of this room's media");
+    return r;
+  };
+
+  const track = (p: Promise<void>): void => {
+    removals.add(p);
+    p.catch((err: unknown) => log.error({ err }, "media cleanup failed")).finally(() => removals.delete(p));
+  };
+
+  return {
+    addMember(member: MediaMember): void {
+      if (closed) throw new ProtocolError(ErrorCode.network, "media plane is closed");
+      let r = rooms.get(member.roomId);
+      if (!r) {
+        r = new RoomMedia(member.roomId, { config, metrics: deps.metrics, log }, (e) => hub.emit(e));
+        rooms.set(member.roomId, r);
+      }
+      r.addMember(member);
+    },
+
+    removeMember(roomId: string, socketId: string): void {
+      const r = rooms.get(roomId);
+      if (!r) return;
+      track(r.removeMember(socketId));
+      if (r.isEmpty) rooms.delete(roomId);
+    },
+
+    signal(roomId: string, socketId: string, target: MediaTarget, sdp: SessionDescription): Promise<void> {
+      try {
+        return room(roomId).signal(socketId, target, sdp);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
+
+    candidate(roomId: string, socketId: string, target: MediaTarget, candidate: IceCandidate): Promise<void> {
+      try {
+        return room(roomId).candidate(socketId, target, candidate);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
+
+    onEvent(listener) {
+      return hub.subscribe(listener);
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      const all = [...rooms.values()];
+      rooms.clear();
+      await Promise.all([...all.map((r) => r.close()), ...removals]);
+      hub.clear();
+    },
+
+    stats() {
+      const s = { rooms: rooms.size, members: 0, publishers: 0, listeners: 0 };
+      for (const r of rooms.values()) {
+        const c = r.counts;
+        s.members += c.members;
+        s.publishers += c.publishers;
+        s.listeners += c.listeners;
+      }
+      return s;
+    },
+  };
+}
