@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { loadMediaConfig } from "../../src/config/media-config.ts";
+import { ErrorCode, ProtocolError } from "../../src/lib/errors.ts";
+import { announceAddresses } from "../../src/media/peer-factory.ts";
+import { checkSdp, fingerprintOf } from "../../src/media/sdp-check.ts";
+import { isPlausibleDatagram } from "../../src/media/udp-guard.ts";
+
+const good =
+  "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB\r\n";
+const is1320 = (err: unknown) => err instanceof ProtocolError && err.code === ErrorCode.invalidSdp;
+
+describe("checkSdp", () => {
+  it("accepts a plausible offer and normalises line endings", () => {
+    assert.ok(
+      checkSdp({ type: "offer", sdp: good.replaceAll("\r\n", "\n") }, "offer", 10_000).includes(
+        "\r\nm=audio",
+      ),
+    );
+  });
+  it("rejects the wrong type, garbage, a missing fingerprint and oversize input with 1320", () => {
+    assert.throws(() => checkSdp({ type: "answer", sdp: good }, "offer", 10_000), is1320);
+    assert.throws(() => checkSdp({ type: "offer", sdp: "hello" }, "offer", 10_000), is1320);
+    assert.throws(
+      () => checkSdp({ type: "offer", sdp: good.replace(/a=fingerprint.*\r\n/, "") }, "offer", 10_000),
+      is1320,
+    );
+    assert.throws(() => checkSdp({ type: "offer", sdp: good }, "offer", 20), is1320);
+  });
+  it("extracts the fingerprint", () => {
+    assert.equal(fingerprintOf(good), "sha-256 AA:BB");
+  });
+});
+
+describe("announceAddresses", () => {
+  it("rewrites the listen address in candidates when it differs from the public one", () => {
+    const c = loadMediaConfig({ PUBLIC_IPV4: "203.0.113.9", MEDIA_LISTEN_IPV4: "10.1.2.3" });
+    const line = "a=candidate:1 1 udp 2130706431 10.1.2.3 40000 typ host";
+    assert.equal(announceAddresses(c, line), "a=candidate:1 1 udp 2130706431 203.0.113.9 40000 typ host");
+    assert.equal(announceAddresses(loadMediaConfig({}), line), line);
+  });
+});
+
+describe("isPlausibleDatagram", () => {
+  it("keeps STUN, DTLS and RTP shapes and drops the rest", () => {
+    const stun = Buffer.alloc(20);
+    stun.writeUInt32BE(0x2112a442, 4);
+    assert.equal(isPlausibleDatagram(stun), true);
+    assert.equal(isPlausibleDatagram(Buffer.alloc(20)), false, "STUN without magic cookie");
+    assert.equal(isPlausibleDatagram(Buffer.from([22, ...Buffer.alloc(20)])), true);
+    assert.equal(isPlausibleDatagram(Buffer.from([0x80, ...Buffer.alloc(20)])), true);
+    assert.equal(isPlausibleDatagram(Buffer.from("GET / HTTP/1.1")), false);
+    assert.equal(isPlausibleDatagram(Buffer.alloc(0)), false);
+  });
+});
