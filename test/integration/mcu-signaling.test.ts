@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { TestListener, TestPublisher } from "../helpers/werift-peers.ts";
+import { TestClient, type WireMessage } from "../helpers/ws-client.ts";
+
+/** The MCU flow through the WebSocket protocol, with werift peers playing the clients. */
+let server: TestServer;
+const closers: Array<() => unknown> = [];
+before(async () => {
+  server = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" });
+});
+after(async () => {
+  for (const close of closers.reverse()) await close();
+  await server.close();
+});
+
+async function member(room: string, user: string): Promise<{ c: TestClient; id: string }> {
+  const c = await TestClient.connect(server.url);
+  closers.push(() => c.close());
+  const r = await c.join(room, user);
+  return { c, id: String(r.d?.socketId) };
+}
+
+function fromOf(m: WireMessage): { socketId: string; userId: string } {
+  return m.d?.from as { socketId: string; userId: string };
+}
+
+/** Applies the server's candidates for `from` to `pc` as they come. */
+function applyCandidates(c: TestClient, from: string, pc: TestPublisher["pc"]): void {
+  c.ws.on("message", (data) => {
+    const m = JSON.parse(data.toString()) as WireMessage;
+    if (m.a !== "eventExchangeCandidate" || fromOf(m).socketId !== from) return;
+    const cand = m.d?.candidate as { candidate: string; sdpMid?: string; sdpMLineIndex?: number };
+    void pc.addIceCandidate(cand).catch(() => {});
+  });
+}
+
+test("a publisher's media reaches another member through the server, with the protocol's events", async () => {
+  const alice = await member("mcu-room", "alice");
+  const bob = await member("mcu-room", "bob");
+  const publisher = new TestPublisher();
+  closers.push(() => publisher.close());
+  applyCandidates(alice.c, "publisher", publisher.pc);
+
+  const reply = await alice.c.request(
+    "exchangeSdp",
+    { to: "publisher", sdp: await publisher.offer() },
+    10_000,
+  );
+  assert.deepEqual(reply, { a: "exchangeSdpR", s: true });
+  // The answer arrived before the reply.
+  const answerAt = alice.c.received.findIndex((m) => m.a === "eventExchangeSdp");
+  assert.ok(answerAt >= 0 && answerAt < alice.c.received.findIndex((m) => m.a === "exchangeSdpR"));
+  const answer = alice.c.received[answerAt]!;
+  assert.deepEqual(fromOf(answer), { socketId: "publisher", userId: "" });
+  await publisher.pc.setRemoteDescription(answer.d?.sdp as { type: "answer"; sdp: string });
+  publisher.start();
+
+  const offer = await bob.c.next("eventExchangeSdp", (m) => fromOf(m).socketId === alice.id, 10_000);
+  assert.deepEqual(fromOf(offer), { socketId: alice.id, userId: "alice" });
+  assert.equal((offer.d?.sdp as { type: string }).type, "offer");
+  const listener = new TestListener();
+  closers.push(() => listener.pc.close());
+  applyCandidates(bob.c, alice.id, listener.pc);
+  const bobAnswer = await listener.answer(offer.d?.sdp as { type: "offer"; sdp: string });
+  assert.equal((await bob.c.request("exchangeSdp", { to: alice.id, sdp: bobAnswer }, 10_000)).s, true);
+
+  await alice.c.next("eventWebrtcUp", (m) => fromOf(m).socketId === "publisher", 15_000);
+  await bob.c.next("eventWebrtcUp", (m) => fromOf(m).socketId === alice.id, 15_000);
+  await waitFor(
+    "video and audio at bob",
+    () => listener.video.length > 20 && listener.audio.length > 20,
+    15_000,
+  );
+
+  // Alice leaves: Bob is told, and the server's media for her is gone.
+  alice.c.close(1000);
+  const leave = await bob.c.next("eventLeave", () => true, 5000);
+  assert.equal(leave.d?.socketId, alice.id);
+  assert.equal(leave.d?.roomSize, 1);
+});
+
+test("bad SDP gets 1320, an unknown target 1298, and the socket keeps working", async () => {
+  const carol = await member("mcu-bad", "carol");
+  const other = await member("mcu-elsewhere", "dave");
+  assert.deepEqual(
+    await carol.c.request("exchangeSdp", { to: "publisher", sdp: { type: "offer", sdp: "garbage" } }),
+    {
+      a: "exchangeSdpR",
+      s: false,
+      e: 1320,
+    },
+  );
+  assert.equal(
+    (await carol.c.request("exchangeSdp", { to: other.id, sdp: { type: "answer", sdp: "v=0" } })).e,
+    1298,
+  );
+  const cand = { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host", sdpMid: "0", sdpMLineIndex: 0 };
+  assert.equal((await carol.c.request("exchangeCandidate", { to: other.id, candidate: cand })).e, 1298);
+  assert.deepEqual(await carol.c.request("orientationChange", { orientation: 0, camera: "front" }), {
+    a: "orientationChangeR",
+    s: true,
+  });
+});
