@@ -60,7 +60,7 @@ test("a publisher's media reaches another member through the server, with the pr
 
   const offer = await bob.c.next("eventExchangeSdp", (m) => fromOf(m).socketId === alice.id, 10_000);
   assert.deepEqual(fromOf(offer), { socketId: alice.id, userId: "alice" });
-  assert.equal((offer.d?.sdp as { type: string }).type, "offer");
+  assert.equal((offer.d?.sdp as { type: string } | undefined)?.type, "offer");
   const listener = new TestListener();
   closers.push(() => listener.pc.close());
   applyCandidates(bob.c, alice.id, listener.pc);
