@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Page } from "playwright-core";
+import { launchBrowser, type TestBrowser } from "../helpers/browser.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+
+/**
+ * Real headless Chromium pages join one MCU room through the demo page served at `/`, with a
+ * fake camera and microphone, over loopback only (server binds and announces 127.0.0.1).
+ * Every wait is on a condition; nothing is retried.
+ */
+
+const ROOM = "e2e-browser-mcu";
+const MEDIA_TIMEOUT_MS = 20_000;
+
+/** What the test reads from the demo's `window.demo.snapshot()` (web/src/demo/demo-snapshot.ts). */
+interface Tile {
+  socketId: string;
+  userId: string;
+  state: string;
+  up: boolean;
+  framesDecoded: number;
+  framesPresented: number;
+  audioPacketsReceived: number;
+  width: number;
+  height: number;
+  videoCodec?: string;
+  audioCodec?: string;
+  firstFrameMs?: number;
+}
+interface Snapshot {
+  state: string;
+  socketId?: string;
+  userId?: string;
+  publish: { state: string; up: boolean; videoCodec?: string; audioCodec?: string };
+  tiles: Tile[];
+  left: string[];
+  reconnects: number;
+  errors: string[];
+}
+interface DemoGlobal {
+  demo: { snapshot(): Snapshot; client?: { simulateDrop(): void } };
+}
+
+interface Member {
+  name: string;
+  page: Page;
+  socketId: string;
+}
+
+const snapshot = (page: Page): Promise<Snapshot> =>
+  page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.snapshot());
+
+describe("browser end to end: three Chromium pages in an MCU room through the demo", () => {
+  let server: TestServer;
+  let browser: TestBrowser;
+  const members = new Map<string, Member>();
+  const firstFrames: { page: string; from: string; ms: number }[] = [];
+
+  before(async () => {
+    // The server serves web/dist at `/`: build the demo as `npm start` would.
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    execFileSync(process.execPath, ["web/build.mjs"], { cwd: root, stdio: "pipe" });
+    server = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  /** Opens the demo in a new tab and joins the room with `name` as bearer (dev mode: the userId). */
+  async function join(name: string): Promise<Member> {
+    const page = await browser.newPage(name);
+    await page.goto(`${server.httpUrl}/?room=${ROOM}`);
+    await page.fill("#bearer", name);
+    await page.click("#join");
+    const s = await waitFor(
+      `${name} joined and publishing`,
+      async () => {
+        const snap = await snapshot(page);
+        return snap.state === "joined" && snap.publish.up && snap.socketId ? snap : undefined;
+      },
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.equal(s.userId, name);
+    const member = { name, page, socketId: s.socketId! };
+    members.set(name, member);
+    return member;
+  }
+
+  /** Waits until `m` shows exactly the tiles of `others`, each decoding video and receiving audio. */
+  async function waitForMedia(m: Member, others: string[]): Promise<Snapshot> {
+    let last: Snapshot | undefined;
+    try {
+      return await waitFor(
+        `${m.name} receives ${others.join(", ")}`,
+        async () => {
+          last = await snapshot(m.page);
+          const users = last.tiles.map((t) => t.userId).sort();
+          if (users.join() !== [...others].sort().join()) return undefined;
+          const ok = last.tiles.every(
+            (t) => t.up && t.state === "connected" && t.framesDecoded > 0 && t.audioPacketsReceived > 0,
+          );
+          return ok ? last : undefined;
+        },
+        MEDIA_TIMEOUT_MS,
+      );
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}\nlast snapshot: ${JSON.stringify(last)}\n${browser.logs.join("\n")}`,
+      );
+    }
+  }
+
+  /** Waits until every tile of `m` decoded 10 more frames and received 20 more audio packets. */
+  async function waitForProgress(m: Member, from: Snapshot): Promise<Snapshot> {
+    return waitFor(
+      `${m.name}: frame and audio counts keep increasing`,
+      async () => {
+        const now = await snapshot(m.page);
+        const ok = from.tiles.every((before) => {
+          const t = now.tiles.find((x) => x.socketId === before.socketId);
+          return (
+            t !== undefined &&
+            t.framesDecoded >= before.framesDecoded + 10 &&
+            t.audioPacketsReceived >= before.audioPacketsReceived + 20
+          );
+        });
+        return ok ? now : undefined;
+      },
+      MEDIA_TIMEOUT_MS,
+    );
+  }
+
+  function recordFirstFrames(m: Member, s: Snapshot): void {
+    for (const t of s.tiles) {
+      assert.ok(t.firstFrameMs !== undefined, `${m.name} has a first-frame time for ${t.userId}`);
+      firstFrames.push({ page: m.name, from: t.userId, ms: t.firstFrameMs });
+    }
+  }
+
+  it("three pages each show two remote videos whose frames and audio keep coming", async (t) => {
+    const [alice, bob, carol] = await Promise.all([join("alice"), join("bob"), join("carol")]);
+    const all = [alice, bob, carol];
+    const snaps = await Promise.all(
+      all.map((m) =>
+        waitForMedia(
+          m,
+          all.filter((o) => o !== m).map((o) => o.name),
+        ),
+      ),
+    );
+    for (const [i, m] of all.entries()) recordFirstFrames(m, snaps[i]!);
+    const later = await Promise.all(all.map((m, i) => waitForProgress(m, snaps[i]!)));
+
+    // The DOM shows the same: one <video> per remote member, plus the local one.
+    for (const m of all) assert.equal(await m.page.locator(".tile.remote video").count(), 2);
+
+    const codecs = new Set<string>();
+    for (const s of later) {
+      for (const tile of s.tiles) {
+        assert.ok(tile.videoCodec, "video codec known");
+        assert.ok(tile.audioCodec, "audio codec known");
+        assert.ok(tile.width > 0 && tile.height > 0, "frames have a size");
+        codecs.add(`received ${tile.videoCodec}`);
+        codecs.add(`received ${tile.audioCodec}`);
+      }
+      codecs.add(`sent ${s.publish.videoCodec}`);
+      codecs.add(`sent ${s.publish.audioCodec}`);
+      assert.deepEqual(s.errors, [], "no client errors");
+    }
+    for (const s of later) {
+      for (const tile of s.tiles) {
+        assert.match(tile.videoCodec ?? "", /^video\/(VP8|H264)/);
+        assert.match(tile.audioCodec ?? "", /^audio\/opus/);
+      }
+    }
+    const frames = firstFrames.map((f) => f.ms);
+    const summary = [
+      `join-to-first-remote-frame (ms), from the click on Join: ${firstFrames.map((f) => `${f.page}<-${f.from} ${f.ms}`).join(", ")}`,
+      `  min ${Math.min(...frames)} median ${median(frames)} max ${Math.max(...frames)}`,
+      `negotiated codecs: ${[...codecs].sort().join("; ")}`,
+    ];
+    for (const line of summary) t.diagnostic(line);
+  });
+
+  it("a page that leaves disappears from the others (eventLeave), their media goes on", async () => {
+    const carol = members.get("carol")!;
+    await carol.page.click("#leave");
+    for (const name of ["alice", "bob"]) {
+      const m = members.get(name)!;
+      const s = await waitFor(
+        `${name} saw carol leave`,
+        async () => {
+          const snap = await snapshot(m.page);
+          return snap.left.includes(carol.socketId) && snap.tiles.length === 1 ? snap : undefined;
+        },
+        MEDIA_TIMEOUT_MS,
+      );
+      assert.equal(s.tiles[0]!.userId, name === "alice" ? "bob" : "alice");
+      assert.equal(await m.page.locator(".tile.remote").count(), 1, "carol's tile is gone from the DOM");
+      await waitForProgress(m, s);
+    }
+    await carol.page.close();
+    members.delete("carol");
+  });
+
+  it("a late joiner gets the existing publishers, and they get it", async (t) => {
+    const dave = await join("dave");
+    const s = await waitForMedia(dave, ["alice", "bob"]);
+    await waitForProgress(dave, s);
+    for (const name of ["alice", "bob"]) {
+      const m = members.get(name)!;
+      const other = name === "alice" ? "bob" : "alice";
+      await waitForMedia(m, [other, "dave"]);
+    }
+    const line = `late joiner join-to-first-remote-frame (ms): ${s.tiles.map((x) => `${x.userId} ${x.firstFrameMs}`).join(", ")}`;
+    t.diagnostic(line);
+  });
+
+  it("a dropped socket reconnects with `reconnect` and keeps its media connections", async () => {
+    const alice = members.get("alice")!;
+    const before = await snapshot(alice.page);
+    await alice.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.simulateDrop());
+    const s = await waitFor(
+      "alice reconnected",
+      async () => {
+        const snap = await snapshot(alice.page);
+        return snap.reconnects === 1 && snap.state === "joined" ? snap : undefined;
+      },
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.equal(s.socketId, before.socketId, "same membership after reconnect");
+    assert.deepEqual(
+      s.tiles.map((x) => x.socketId).sort(),
+      before.tiles.map((x) => x.socketId).sort(),
+      "same tiles",
+    );
+    await waitForProgress(alice, s);
+    for (const name of ["bob", "dave"]) {
+      const m = members.get(name)!;
+      await waitForProgress(m, await snapshot(m.page));
+    }
+  });
+});
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
