@@ -38,6 +38,11 @@ let statsTimer: ReturnType<typeof setInterval> | undefined;
 let publishStats: OutboundStats = { videoCodec: undefined, audioCodec: undefined };
 let publish: { state: RTCPeerConnectionState | "none"; up: boolean } = { state: "none", up: false };
 let reconnects = 0;
+let timings: DemoSnapshot["timings"] = {
+  clickedAtEpochMs: undefined,
+  joinedMs: undefined,
+  publishUpMs: undefined,
+};
 let videoConstraints: MediaTrackConstraints | undefined;
 const tiles = new Map<string, Tile>();
 const left: string[] = [];
@@ -101,6 +106,7 @@ function wire(c: WebrtcSignalingClient): void {
     log(`state: ${state}`);
   });
   c.on("joined", (reply) => {
+    timings.joinedMs ??= Math.round(performance.now() - joinStartedAt);
     localLabel.textContent = `${reply.userId} (you)`;
     log(`joined ${reply.roomId} as ${reply.userId}, ${reply.roomSize} in the room`);
   });
@@ -117,6 +123,7 @@ function wire(c: WebrtcSignalingClient): void {
   c.on("remoteState", (info) => tileFor(info).update(info));
   c.on("publishState", (p) => {
     publish = p;
+    if (p.up) timings.publishUpMs ??= Math.round(performance.now() - joinStartedAt);
     showLocalState();
   });
   c.on("userMediaConfiguration", ({ constraints }) => {
@@ -138,6 +145,11 @@ function wire(c: WebrtcSignalingClient): void {
 
 async function join(roomId: string, bearer: string): Promise<void> {
   joinStartedAt = performance.now();
+  timings = {
+    clickedAtEpochMs: Math.round(performance.timeOrigin + joinStartedAt),
+    joinedMs: undefined,
+    publishUpMs: undefined,
+  };
   joinButton.disabled = true;
   roomInput.disabled = true;
   bearerInput.disabled = true;
@@ -197,6 +209,7 @@ function snapshot(): DemoSnapshot {
     socketId: client?.socketId,
     userId: client?.userId,
     roomId: client?.roomId,
+    timings: { ...timings },
     publish: { ...publish, ...publishStats },
     tiles: [...tiles.values()].map((t) => t.snapshot()),
     left: [...left],

@@ -18,6 +18,10 @@ export interface TileSnapshot {
   audioPacketsReceived: number;
   videoCodec: string | undefined;
   audioCodec: string | undefined;
+  /** From the click on Join to the server's offer for this publisher, in ms. */
+  offerMs: number | undefined;
+  /** From the click on Join to the connection being "connected", in ms. */
+  connectedMs: number | undefined;
   /** From the click on Join to this tile's first decoded frame, in ms. */
   firstFrameMs: number | undefined;
 }
@@ -28,6 +32,12 @@ export interface DemoSnapshot {
   socketId: string | undefined;
   userId: string | undefined;
   roomId: string | undefined;
+  /** From the click on Join to joinR, and to the server's eventWebrtcUp for our publishing connection, in ms. */
+  timings: {
+    clickedAtEpochMs: number | undefined;
+    joinedMs: number | undefined;
+    publishUpMs: number | undefined;
+  };
   publish: { state: RTCPeerConnectionState | "none"; up: boolean; videoCodec?: string; audioCodec?: string };
   tiles: TileSnapshot[];
   /** eventLeave seen, by socketId. */

@@ -14,6 +14,8 @@ export class Tile {
   #stats: InboundStats | undefined;
   #presented = 0;
   #firstFrameAt: number | undefined;
+  #streamAt: number | undefined;
+  #connectedAt: number | undefined;
 
   constructor(info: RemoteMemberInfo, joinStartedAt: number) {
     this.#info = info;
@@ -43,6 +45,7 @@ export class Tile {
 
   update(info: RemoteMemberInfo): void {
     this.#info = info;
+    if (info.state === "connected") this.#connectedAt ??= performance.now();
     this.#label.textContent = info.userId || info.socketId.slice(0, 8);
     const words = [info.state, info.up ? "media up" : "", info.frozen ? "frozen" : ""].filter(Boolean);
     this.#state.textContent = words.join(" · ");
@@ -52,6 +55,7 @@ export class Tile {
 
   /** Shows `stream` (a new one after the server opened a new connection for this publisher). */
   show(stream: MediaStream): void {
+    this.#streamAt ??= performance.now();
     if (this.video.srcObject !== stream) this.video.srcObject = stream;
     this.video.play().catch(() => {
       // No user gesture yet: play muted, and unmute on the next click.
@@ -95,9 +99,14 @@ export class Tile {
       audioPacketsReceived: s?.audioPacketsReceived ?? 0,
       videoCodec: s?.videoCodec,
       audioCodec: s?.audioCodec,
-      firstFrameMs:
-        this.#firstFrameAt === undefined ? undefined : Math.round(this.#firstFrameAt - this.#joinStartedAt),
+      offerMs: this.#since(this.#streamAt),
+      connectedMs: this.#since(this.#connectedAt),
+      firstFrameMs: this.#since(this.#firstFrameAt),
     };
+  }
+
+  #since(t: number | undefined): number | undefined {
+    return t === undefined ? undefined : Math.round(t - this.#joinStartedAt);
   }
 
   remove(): void {
