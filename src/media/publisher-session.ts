@@ -16,7 +16,7 @@ import type { IceCandidate, SessionDescription } from "./media-port.ts";
 import { newPeerConnection } from "./peer-factory.ts";
 import { PeerLink } from "./peer-link.ts";
 import { type MediaKind, PublishedTrack } from "./published-track.ts";
-import { checkSdp, fingerprintOf, invalidSdp } from "./sdp-check.ts";
+import { checkSdp, invalidSdp, sameClientConnection } from "./sdp-check.ts";
 import { SerialQueue } from "./serial-queue.ts";
 import type { ForwarderFeedback } from "./track-forwarder.ts";
 
@@ -35,7 +35,7 @@ export interface PublisherDeps {
 
 /**
  * A member's publishing connection: answers its offers (a re-offer from the same client connection
- * renegotiates in place; one from a new client connection, i.e. another DTLS fingerprint, replaces
+ * renegotiates in place; one from a new client connection (see sameClientConnection) replaces
  * the server connection), and exposes one PublishedTrack per kind that outlives both. Owns the
  * keyframe requester, the freeze detector and the bitrate cap (REMB) for its video.
  */
@@ -133,7 +133,7 @@ export class PublisherSession {
       current !== undefined &&
       current.state !== "failed" &&
       current.state !== "closed" &&
-      fingerprintOf(current.pc.remoteDescription?.sdp ?? "") === fingerprintOf(text);
+      sameClientConnection(current.pc.remoteDescription?.sdp ?? "", text);
     const link = reuse ? current : this.#newLink();
     let chosen: Map<MediaKind, NegotiatedCodec>;
     try {

@@ -25,9 +25,25 @@ export function checkSdp(sdp: SessionDescription, expected: "offer" | "answer", 
   return text.endsWith("\r\n") ? text : `${text}\r\n`;
 }
 
-/** The first DTLS fingerprint of an SDP: a different one means a new client connection, not a renegotiation. */
+/** The first DTLS fingerprint of an SDP. */
 export function fingerprintOf(sdp: string): string | undefined {
   return /^a=fingerprint:(.+)$/m.exec(sdp)?.[1]?.trim();
+}
+
+/**
+ * Whether two offers come from the same client RTCPeerConnection (a renegotiation or ICE restart)
+ * rather than a new one. Same DTLS fingerprint, and either the same o= session id (constant for a
+ * connection's lifetime per RFC 8829, as Chromium does; an ICE restart changes the ufrag) or the
+ * same ICE ufrag (werift draws a new session id per offer but keeps the ufrag). werift reuses one
+ * certificate per process, so the fingerprint alone does not tell.
+ */
+export function sameClientConnection(previous: string, next: string): boolean {
+  if (fingerprintOf(previous) !== fingerprintOf(next)) return false;
+  const origin = (sdp: string) => /^o=\S+ (\S+) /m.exec(sdp)?.[1];
+  const ufrag = (sdp: string) => /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
+  const o = origin(previous);
+  const u = ufrag(previous);
+  return (o !== undefined && o === origin(next)) || (u !== undefined && u === ufrag(next));
 }
 
 export function invalidSdp(message: string, cause?: unknown): ProtocolError {

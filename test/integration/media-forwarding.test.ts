@@ -1,64 +1,93 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { loadMediaConfig } from "../../src/config/media-config.ts";
-import { newSilentLogger } from "../../src/lib/logger.ts";
-import { newWeriftMediaPlane, type WeriftMediaPlane } from "../../src/media/werift-media-plane.ts";
-import { type Metrics, newMetrics } from "../../src/metrics/metrics.ts";
-import { shuttle, TestMember, TestPublisher, waitFor } from "../helpers/werift-peers.ts";
+import { counterValue, TestPublisher, TestRoom, waitFor } from "../helpers/werift-room.ts";
 
-const ROOM = "room-fwd";
+/** Arrival-order gaps (mod 2^16) between consecutive sequence numbers, ignoring retransmissions. */
+function gaps(seqs: number[]): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < seqs.length; i++) {
+    const d = (seqs[i]! - seqs[i - 1]! + 0x10000) % 0x10000;
+    if (d !== 1) out.push(d);
+  }
+  return out;
+}
 
 describe("media plane: forwarding", () => {
-  let plane: WeriftMediaPlane;
-  let metrics: Metrics;
-  const members = new Map<string, TestMember>();
-  let stopShuttle: () => void;
+  let room: TestRoom;
 
   before(() => {
-    metrics = newMetrics({ processMetrics: false });
-    plane = newWeriftMediaPlane(
-      loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", KEYFRAME_MIN_INTERVAL_MS: "100" }),
-      {
-        log: newSilentLogger(),
-        metrics,
-      },
-    );
-    stopShuttle = shuttle(plane, members);
+    room = new TestRoom("room-fwd", { FREEZE_TIMEOUT_MS: "300" });
   });
 
   after(async () => {
-    stopShuttle();
-    await Promise.all([...members.values()].map((m) => m.close()));
-    await plane.close();
+    await room.close();
   });
 
-  it("forwards a publisher's audio and video to two listeners", async () => {
-    for (const id of ["alice", "bob", "carol"]) {
-      members.set(id, new TestMember(ROOM, id));
-      plane.addMember({ roomId: ROOM, socketId: id, userId: `u-${id}` });
-    }
-    const alice = members.get("alice")!;
-    const pub = new TestPublisher();
-    alice.publisher = pub;
-    await plane.signal(ROOM, "alice", "publisher", await pub.offer());
+  it("forwards one publisher's audio and video to two listeners, rewritten and continuous", async () => {
+    room.join("alice");
+    room.join("bob");
+    room.join("carol");
+    const pub = await room.publish("alice");
     pub.start();
-    await waitFor("publisher up", () => alice.ups.has("publisher"));
+    await waitFor("publisher up", () => room.member("alice").ups.has("publisher"));
+    const plisBefore = pub.plis;
     for (const id of ["bob", "carol"]) {
-      const m = members.get(id)!;
-      await waitFor(
-        `${id} up`,
-        () => m.ups.has("alice"),
-        10_000,
-        () => JSON.stringify({ errors: m.errors.map(String), offers: m.offersFrom }),
-      );
-      const l = m.listeners.get("alice")!;
-      await waitFor(
-        `${id} receives`,
-        () => l.video.length > 20 && l.audio.length > 20,
-        10_000,
-        () => `${l.video.length} video, ${l.audio.length} audio`,
-      );
+      const l = await room.receiving(id, "alice", 40);
+      assert.equal(new Set(l.video.map((p) => p.ssrc)).size, 1, "one video SSRC per listener");
+      assert.deepEqual(gaps(l.video.map((p) => p.seq)), [], "no sequence gaps on loopback");
     }
-    assert.ok(pub.plis >= 1, "the publisher was asked for a keyframe");
+    const bobSsrc = room.listener("bob", "alice").video[0]!.ssrc;
+    const carolSsrc = room.listener("carol", "alice").video[0]!.ssrc;
+    assert.notEqual(bobSsrc, carolSsrc, "each listener connection has its own SSRC");
+    assert.ok(pub.plis >= 1 && pub.plis >= plisBefore, "keyframe requested when listeners came up");
+    assert.ok((await counterValue(room.metrics, "plis")) >= 1);
+    assert.ok((await counterValue(room.metrics, "rtpPacketsOut", { kind: "video" })) >= 80);
+  });
+
+  it("sends a PLI to the publisher when a listener comes up", async () => {
+    const pub = room.member("alice").publisher!;
+    const before = pub.plis;
+    room.join("dave");
+    await room.receiving("dave", "alice");
+    await waitFor("PLI after dave's connection", () => pub.plis > before, 2000);
+  });
+
+  it("offers existing publishers to a late joiner, and a new publisher to existing members", async () => {
+    const erin = room.join("erin");
+    await room.receiving("erin", "alice");
+    assert.deepEqual(erin.offersFrom, ["alice"]);
+    const bobPub = await room.publish("bob", new TestPublisher());
+    bobPub.start();
+    for (const id of ["alice", "carol", "dave", "erin"]) await room.receiving(id, "bob");
+    assert.equal(room.member("bob").listeners.has("bob"), false, "nobody receives themselves");
+  });
+
+  it("reports a server-side freeze and its recovery", async () => {
+    const pub = room.member("bob").publisher!;
+    pub.stop();
+    await waitFor(
+      "freeze event",
+      () => room.events.some((e) => e.type === "freeze" && e.publisher === "bob" && e.frozen),
+      3000,
+    );
+    pub.start();
+    await waitFor(
+      "recovery event",
+      () => room.events.some((e) => e.type === "freeze" && e.publisher === "bob" && !e.frozen),
+      3000,
+    );
+    const recovery = room.events.find((e) => e.type === "freeze" && !e.frozen);
+    assert.ok(recovery && recovery.type === "freeze" && recovery.durationMs >= 300);
+    assert.equal(await counterValue(room.metrics, "freezes", { source: "server" }), 1);
+  });
+
+  it("stops forwarding a publisher that left and closes its listener connections", async () => {
+    await room.leave("bob");
+    const alice = room.listener("alice", "bob");
+    const count = alice.video.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(alice.video.length - count < 5);
+    // alice publishes to carol, dave and erin; bob's four listener connections are gone
+    assert.deepEqual(room.plane.stats(), { rooms: 1, members: 4, publishers: 1, listeners: 3 });
   });
 });

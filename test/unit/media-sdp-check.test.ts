@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { loadMediaConfig } from "../../src/config/media-config.ts";
 import { ErrorCode, ProtocolError } from "../../src/lib/errors.ts";
 import { announceAddresses } from "../../src/media/peer-factory.ts";
-import { checkSdp, fingerprintOf } from "../../src/media/sdp-check.ts";
+import { checkSdp, fingerprintOf, sameClientConnection } from "../../src/media/sdp-check.ts";
 import { isPlausibleDatagram } from "../../src/media/udp-guard.ts";
 
 const good =
@@ -27,8 +27,22 @@ describe("checkSdp", () => {
     );
     assert.throws(() => checkSdp({ type: "offer", sdp: good }, "offer", 20), is1320);
   });
-  it("extracts the fingerprint", () => {
+  it("extracts the fingerprint and tells a renegotiation from a new connection", () => {
     assert.equal(fingerprintOf(good), "sha-256 AA:BB");
+    const a = `${good}a=ice-ufrag:u1\r\n`;
+    assert.equal(sameClientConnection(a, a.replace("o=- 1 1", "o=- 1 2")), true, "renegotiation");
+    assert.equal(sameClientConnection(a, a.replace("u1", "u2")), true, "ICE restart keeps the session id");
+    assert.equal(
+      sameClientConnection(a, a.replace("o=- 1 1", "o=- 7 1")),
+      true,
+      "werift: new session id, same ufrag",
+    );
+    assert.equal(
+      sameClientConnection(a, a.replace("o=- 1 1", "o=- 7 1").replace("u1", "u2")),
+      false,
+      "new connection",
+    );
+    assert.equal(sameClientConnection(a, a.replace("AA:BB", "CC:DD")), false, "new certificate");
   });
 });
 
