@@ -68,7 +68,12 @@ describe("browser end to end: three Chromium pages in an MCU room through the de
     // The server serves web/dist at `/`: build the demo as `npm start` would.
     const root = fileURLToPath(new URL("../..", import.meta.url));
     execFileSync(process.execPath, ["web/build.mjs"], { cwd: root, stdio: "pipe" });
-    server = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" });
+    // A short reconnect grace, so that the last test can let one expire.
+    server = await startTestServer({
+      ROOM_MODE: "mcu",
+      PUBLIC_IPV4: "127.0.0.1",
+      RECONNECT_GRACE_MS: "2000",
+    });
     browser = await launchBrowser();
   });
 
@@ -289,6 +294,45 @@ describe("browser end to end: three Chromium pages in an MCU room through the de
       await waitForProgress(m, fromAlice);
     }
     assert.deepEqual((await snapshot(alice.page)).errors, []);
+  });
+
+  it("a member whose reconnect grace expired joins again and publishes again", async () => {
+    const bob = members.get("bob")!;
+    const before = await snapshot(bob.page);
+    // Bob's page cannot reach the server until the others have seen the grace expire.
+    let blocked = true;
+    await bob.page.routeWebSocket(/\/api$/, (ws) => {
+      if (blocked) void ws.close({ code: 4002, reason: "blocked by the test" });
+      else ws.connectToServer();
+    });
+    await bob.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.simulateDrop());
+    for (const name of ["alice", "dave"]) {
+      const m = members.get(name)!;
+      await waitFor(
+        `${name} saw bob's membership expire`,
+        async () => {
+          const snap = await snapshot(m.page);
+          return snap.left.includes(bob.socketId) && !snap.tiles.some((t) => t.socketId === bob.socketId);
+        },
+        MEDIA_TIMEOUT_MS,
+      );
+    }
+    blocked = false;
+    const s = await waitFor(
+      "bob joined again",
+      async () => {
+        const snap = await snapshot(bob.page);
+        return snap.reconnects === before.reconnects + 1 && snap.state === "joined" && snap.publish.up
+          ? snap
+          : undefined;
+      },
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.notEqual(s.socketId, bob.socketId, "a new membership");
+    bob.socketId = s.socketId!;
+    await waitForMedia(bob, ["alice", "dave"]);
+    await waitForMedia(members.get("alice")!, ["bob", "dave"]);
+    await waitForMedia(members.get("dave")!, ["alice", "bob"]);
   });
 });
 

@@ -46,10 +46,13 @@ export class SignalingChannel {
         clearTimeout(timer);
         resolve(new SignalingChannel(ws, handlers));
       };
-      ws.onerror = () => {
+      // Usually error then close; a refused or proxied socket may close without an error event.
+      const fail = () => {
         clearTimeout(timer);
         reject(new SignalingError("connect", 0, `cannot connect to ${url}`));
       };
+      ws.onerror = fail;
+      ws.onclose = fail;
     });
   }
 
