@@ -1,13 +1,40 @@
-/** Scenarios 3 and 4 (media fan-out, rooms at scale): filled in once the media plane has landed. */
+/**
+ * Scenarios 3 and 4: media through the MCU server, werift peers in processes of their own.
+ *  3. Fan-out: one publisher replays generated VP8+Opus at ~1 Mbps to L listeners. Server CPU per
+ *     forwarded RTP packet (the server process's cpuUsage / packets that arrived at listeners),
+ *     packets/s, CPU%, RSS and loss at each L. Baselines in the same run: (a) a bare werift sender
+ *     writing the same packets to L peers straight through RTCRtpSender.sendRtp (the stack's floor);
+ *     (b) SRTP protect of the same packet sizes with node:crypto.
+ *  4. Rooms at scale: R rooms of 4 members, all publishing (each member receives the other 3):
+ *     total forwarded packets/s and CPU, against the bare werift floor for the same packet count.
+ * Server and floor take turns (one generator runs at a time) so they see the same machine load.
+ */
+import type { MediaStats, MemberSpec } from "../lib/media-child.ts";
+import { MediaProc, sumStats } from "../lib/media-proc.ts";
+import { type MeasuredProcess, spawnMeasured } from "../lib/proc.ts";
+import { streamShape } from "../lib/rtp-gen.ts";
+import { sleep } from "../lib/sig-client.ts";
+import { srtpProtectCostUs } from "../lib/srtp-cost.ts";
+import { fmt, ratio, SPREAD_HEADER, spread, spreadRow, table, verdict } from "../lib/stats.ts";
+
 export interface FanoutOptions {
+  /** Idle-CPU window per point (default 1500 ms) and settling time before each window (default 800 ms). */
+  idleMs?: number;
+  settleMs?: number;
   listeners: number[];
   rounds: number;
   durationMs: number;
   bitrate: number;
+  /** Listener peers per client process (default 25). */
+  perProcess?: number;
   cpuProfDir?: string;
   log?: (line: string) => void;
 }
+
 export interface RoomsOptions {
+  /** Idle-CPU window per point (default 1500 ms) and settling time before each window (default 800 ms). */
+  idleMs?: number;
+  settleMs?: number;
   roomCounts: number[];
   rounds: number;
   durationMs: number;
@@ -15,9 +42,450 @@ export interface RoomsOptions {
   cpuProfDir?: string;
   log?: (line: string) => void;
 }
-export async function runFanout(o: FanoutOptions): Promise<void> {
-  (o.log ?? console.log)("\n## 3. Media fan-out: not measured yet (the media plane is not on main)");
+
+export interface MediaWindow {
+  /** CPU microseconds of the measured process (server or bare sender) in the window. */
+  cpuUs: number;
+  wallMs: number;
+  /** RTP packets generated (summed over publishers) and received by listeners in the window. */
+  sent: number;
+  received: number;
+  expected: number;
+  rss: number;
+  usPerPacket: number;
+  /** CPU per packet after subtracting the process's idle CPU (timers, RTCP, ICE consent) at this size. */
+  marginalUsPerPacket: number;
+  packetsPerSec: number;
+  cpuPct: number;
+  lossPct: number;
 }
-export async function runRooms(o: RoomsOptions): Promise<void> {
-  (o.log ?? console.log)("\n## 4. Rooms at scale: not measured yet (the media plane is not on main)");
+
+const MEDIA_ENV = { ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" };
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sentOf = (s: MediaStats) => s.videoSent + s.audioSent;
+
+/**
+ * One window: starts the generators of `gen`, lets them settle, then measures `measured`'s CPU and
+ * what the listener processes received; `fanout` is how many listeners get each generated packet.
+ */
+async function measureWindow(
+  gen: MediaProc[],
+  measured: () => Promise<{ cpuUs: number; rss: number }>,
+  listenerProcs: MediaProc[],
+  fanout: number,
+  ms: number,
+  idleUsPerSec: number,
+  settleMs: number,
+): Promise<MediaWindow> {
+  const [gPre, lPre] = await Promise.all([sumStats(gen), sumStats(listenerProcs)]);
+  await Promise.all(gen.map((g) => g.call({ type: "start" })));
+  await sleep(settleMs);
+  const [m0, l0] = await Promise.all([measured(), sumStats(listenerProcs)]);
+  const t0 = performance.now();
+  await sleep(ms);
+  const [m1, l1] = await Promise.all([measured(), sumStats(listenerProcs)]);
+  const wallMs = performance.now() - t0;
+  await Promise.all(gen.map((g) => g.call({ type: "stop" })));
+  await sleep(Math.max(300, settleMs / 2));
+  // Loss over the whole start..stop period (after draining), so no packet is in flight at either end.
+  const [gPost, lPost] = await Promise.all([sumStats(gen), sumStats(listenerProcs)]);
+  const cpuUs = m1.cpuUs - m0.cpuUs;
+  const received = l1.received - l0.received;
+  const sent = sentOf(gPost) - sentOf(gPre);
+  const expected = sent * fanout;
+  const arrived = lPost.received - lPre.received;
+  for (const e of [...gPost.errors, ...lPost.errors, ...l0.errors, ...l1.errors])
+    console.error(`  peer error: ${e}`);
+  return {
+    cpuUs,
+    wallMs,
+    sent,
+    received,
+    expected,
+    rss: m1.rss,
+    usPerPacket: cpuUs / Math.max(1, received),
+    marginalUsPerPacket: Math.max(0, cpuUs - (idleUsPerSec * wallMs) / 1000) / Math.max(1, received),
+    packetsPerSec: (received * 1000) / wallMs,
+    cpuPct: (cpuUs / (wallMs * 1000)) * 100,
+    lossPct: expected > 0 ? Math.max(0, (1 - arrived / expected) * 100) : 0,
+  };
+}
+
+/** CPU microseconds per second the process burns with every connection up and no media flowing. */
+async function idleRate(measured: () => Promise<{ cpuUs: number }>, ms = 1500): Promise<number> {
+  const a = await measured();
+  const t0 = performance.now();
+  await sleep(ms);
+  const b = await measured();
+  return ((b.cpuUs - a.cpuUs) * 1000) / (performance.now() - t0);
+}
+
+const serverCpu = (s: MeasuredProcess) => async () => {
+  const st = await s.stats();
+  return { cpuUs: st.cpuUserUs + st.cpuSystemUs, rss: st.rss };
+};
+const procCpu = (p: MediaProc) => async () => {
+  const st = await p.stats();
+  return { cpuUs: st.cpuUs, rss: st.rss };
+};
+
+async function waitReceiving(
+  procs: MediaProc[],
+  want: number,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let s = await sumStats(procs);
+  while (s.receivingPcs < want) {
+    if (performance.now() > deadline) {
+      throw new Error(
+        `${what}: only ${s.receivingPcs}/${want} listener connections received video (${s.errors.slice(0, 3).join("; ")})`,
+      );
+    }
+    await sleep(200);
+    s = await sumStats(procs);
+  }
+}
+
+/** Bare werift senders in `bare` connected to `count` answering peers spread over `listenerProcs`. */
+async function connectBare(bare: MediaProc, listenerProcs: MediaProc[], count: number, bitrate: number) {
+  const offers = await bare.call<string[]>({ type: "bareSenders", count, bitrate }, 300_000);
+  const per = Math.ceil(count / listenerProcs.length);
+  const answers = (
+    await Promise.all(
+      listenerProcs.map((p, k) =>
+        p.call<string[]>({ type: "bareListen", offers: offers.slice(k * per, (k + 1) * per) }, 300_000),
+      ),
+    )
+  ).flat();
+  await bare.call({ type: "bareConnect", answers }, 300_000);
+}
+
+function srtpBaseline(bitrate: number): { cm: number; gcm: number; sizes: number[] } {
+  const shape = streamShape(bitrate);
+  // The packet mix of one second of the stream: video packets and audio packets by their rates.
+  const sizes: number[] = [];
+  for (let f = 0; f < 30; f++) sizes.push(...shape.videoPacketSizes);
+  for (let a = 0; a < shape.audioPps; a++) sizes.push(80);
+  const costs = range(3).map(() => srtpProtectCostUs(sizes));
+  return { cm: spread(costs.map((c) => c.cm)).median, gcm: spread(costs.map((c) => c.gcm)).median, sizes };
+}
+
+export interface FanoutPoint {
+  listeners: number;
+  server: MediaWindow[];
+  bare: MediaWindow[];
+  serverIdle: number;
+  bareIdle: number;
+}
+
+export async function runFanout(
+  o: FanoutOptions,
+): Promise<{ points: FanoutPoint[]; srtp: { cm: number; gcm: number } }> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const shape = streamShape(o.bitrate);
+  const ppsPerListener = shape.videoPps + shape.audioPps;
+  log(
+    `\n## 3. Media fan-out: 1 publisher, VP8 ${shape.videoPacketSizes.length} packets/frame x 30 fps + Opus 50/s (${ppsPerListener} packets/s, ~${fmt(o.bitrate / 1e6, 2)} Mbit/s), L = ${o.listeners.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows`,
+  );
+  const srtp = srtpBaseline(o.bitrate);
+  log(
+    `baseline (b): node:crypto SRTP protect of the same packet mix: AES-CM+HMAC-SHA1-80 ${fmt(srtp.cm)} us/packet, AES-GCM ${fmt(srtp.gcm)} us/packet`,
+  );
+  const points: FanoutPoint[] = [];
+  const perProcess = o.perProcess ?? 25;
+  for (const L of o.listeners) {
+    const server = await spawnMeasured({
+      role: "server",
+      env: { ...MEDIA_ENV, ROOM_MAX_MEMBERS: String(Math.max(8, L + 1)) },
+      ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+    });
+    const procs: MediaProc[] = [];
+    try {
+      const pub = await MediaProc.spawn();
+      const bare = await MediaProc.spawn();
+      const lps = await Promise.all(range(Math.ceil(L / perProcess)).map(() => MediaProc.spawn()));
+      procs.push(pub, bare, ...lps);
+      await pub.join(server.url, [{ roomId: "fanout", userId: "publisher", publish: true }], o.bitrate);
+      await Promise.all(
+        lps.map((p, k) => {
+          const members: MemberSpec[] = range(L)
+            .filter((i) => i % lps.length === k)
+            .map((i) => ({ roomId: "fanout", userId: `listener-${i}`, publish: false }));
+          return p.join(server.url, members, o.bitrate);
+        }),
+      );
+      await connectBare(bare, lps, L, o.bitrate);
+      await Promise.all([pub.call({ type: "start" }), bare.call({ type: "start" })]);
+      await waitReceiving(lps, 2 * L, `fan-out L=${L}`, 30_000 + L * 500);
+      await Promise.all([pub.call({ type: "stop" }), bare.call({ type: "stop" })]);
+      await sleep(500);
+      const point: FanoutPoint = { listeners: L, server: [], bare: [], serverIdle: 0, bareIdle: 0 };
+      point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
+      point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
+      for (let r = 0; r < o.rounds; r++) {
+        point.server.push(
+          await measureWindow(
+            [pub],
+            serverCpu(server),
+            lps,
+            L,
+            o.durationMs,
+            point.serverIdle,
+            o.settleMs ?? 800,
+          ),
+        );
+        point.bare.push(
+          await measureWindow([bare], procCpu(bare), lps, L, o.durationMs, point.bareIdle, o.settleMs ?? 800),
+        );
+      }
+      points.push(point);
+      const col = (w: MediaWindow[], f: (m: MediaWindow) => number) => w.map(f);
+      const s = point.server;
+      const b = point.bare;
+      log(`\nL = ${L}`);
+      log(
+        table(SPREAD_HEADER, [
+          spreadRow(
+            "server CPU per forwarded packet",
+            "us",
+            col(s, (w) => w.usPerPacket),
+          ),
+          spreadRow(
+            "bare werift CPU per sent packet",
+            "us",
+            col(b, (w) => w.usPerPacket),
+          ),
+          spreadRow(
+            "  same, minus idle CPU: server",
+            "us",
+            col(s, (w) => w.marginalUsPerPacket),
+          ),
+          spreadRow(
+            "  same, minus idle CPU: bare",
+            "us",
+            col(b, (w) => w.marginalUsPerPacket),
+          ),
+          spreadRow(
+            "forwarded packets/s",
+            "1/s",
+            col(s, (w) => w.packetsPerSec),
+          ),
+          spreadRow(
+            "server CPU",
+            "%",
+            col(s, (w) => w.cpuPct),
+          ),
+          spreadRow(
+            "bare werift CPU",
+            "%",
+            col(b, (w) => w.cpuPct),
+          ),
+          [
+            "server / bare idle CPU",
+            "%",
+            "",
+            `${fmt(point.serverIdle / 1e4)} / ${fmt(point.bareIdle / 1e4)}`,
+            "",
+          ],
+          spreadRow(
+            "server RSS",
+            "MiB",
+            col(s, (w) => w.rss / 2 ** 20),
+          ),
+          spreadRow(
+            "loss through server",
+            "%",
+            col(s, (w) => w.lossPct),
+            2,
+          ),
+          spreadRow(
+            "loss bare werift",
+            "%",
+            col(b, (w) => w.lossPct),
+            2,
+          ),
+        ]),
+      );
+      const su = spread(col(s, (w) => w.usPerPacket)).median;
+      const bu = spread(col(b, (w) => w.usPerPacket)).median;
+      const sm = spread(col(s, (w) => w.marginalUsPerPacket)).median;
+      const bm = spread(col(b, (w) => w.marginalUsPerPacket)).median;
+      log(
+        `SUMMARY fan-out L=${L}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtp.cm), 1)}x node:crypto SRTP protect (${fmt(srtp.cm)} us); ${fmt(spread(col(s, (w) => w.packetsPerSec)).median)} packets/s at ${fmt(spread(col(s, (w) => w.cpuPct)).median)} % CPU, loss ${fmt(spread(col(s, (w) => w.lossPct)).median, 2)} %`,
+      );
+    } finally {
+      await Promise.all(procs.map((p) => p.close()));
+      await server.close();
+    }
+  }
+  if (points.length > 0) {
+    // Largest measured L without loss (< 0.5 %) whose server CPU stayed under one core.
+    const ok = points.filter(
+      (p) =>
+        spread(p.server.map((w) => w.lossPct)).median < 0.5 &&
+        spread(p.server.map((w) => w.cpuPct)).median < 100,
+    );
+    const largest = ok.length > 0 ? Math.max(...ok.map((p) => p.listeners)) : 0;
+    const top = points[points.length - 1] as FanoutPoint;
+    const us = spread(top.server.map((w) => w.usPerPacket)).median;
+    const bareUs = spread(top.bare.map((w) => w.usPerPacket)).median;
+    const perCore = Math.floor(1e6 / (us * ppsPerListener));
+    const barePerCore = Math.floor(1e6 / (bareUs * ppsPerListener));
+    log(
+      `\nSUMMARY fan-out: largest measured L without loss ${largest}; at ${fmt(us)} us/packet one core would carry ~${perCore} listeners of this ${ppsPerListener} packets/s stream (bare werift floor: ~${barePerCore}); target >= 100 on one core: ${verdict(perCore >= 100)}${Math.max(...o.listeners) < 100 ? " (extrapolated: run --listeners 100 to measure it)" : ""}`,
+    );
+  }
+  return { points, srtp };
+}
+
+export interface RoomsPoint {
+  rooms: number;
+  server: MediaWindow[];
+  bare: MediaWindow[];
+  serverIdle: number;
+  bareIdle: number;
+}
+
+export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const shape = streamShape(o.bitrate);
+  log(
+    `\n## 4. Rooms at scale: R rooms of 4 members, all publishing ~${fmt(o.bitrate / 1e6, 2)} Mbit/s, each receiving the other 3; R = ${o.roomCounts.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows`,
+  );
+  const out: RoomsPoint[] = [];
+  for (const R of o.roomCounts) {
+    const server = await spawnMeasured({
+      role: "server",
+      env: { ...MEDIA_ENV, ROOM_MAX_MEMBERS: "8" },
+      ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+    });
+    const procs: MediaProc[] = [];
+    try {
+      const nProcs = Math.min(4, Math.max(1, Math.ceil(R / 3)));
+      const mps = await Promise.all(range(nProcs).map(() => MediaProc.spawn()));
+      const bare = await MediaProc.spawn();
+      procs.push(...mps, bare);
+      await Promise.all(
+        mps.map((p, k) => {
+          const members: MemberSpec[] = range(R)
+            .filter((r) => r % nProcs === k)
+            .flatMap((r) =>
+              range(4).map((m) => ({ roomId: `meeting-${r}`, userId: `m-${r}-${m}`, publish: true })),
+            );
+          return p.join(server.url, members, o.bitrate);
+        }),
+      );
+      const streams = R * 12;
+      await connectBare(bare, mps, streams, o.bitrate);
+      await Promise.all([...mps, bare].map((p) => p.call({ type: "start" })));
+      await waitReceiving(mps, 2 * streams, `rooms R=${R}`, 30_000 + R * 3000);
+      await Promise.all([...mps, bare].map((p) => p.call({ type: "stop" })));
+      await sleep(500);
+      const point: RoomsPoint = { rooms: R, server: [], bare: [], serverIdle: 0, bareIdle: 0 };
+      point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
+      point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
+      for (let r = 0; r < o.rounds; r++) {
+        // Each generated packet of a member reaches the 3 others.
+        point.server.push(
+          await measureWindow(
+            mps,
+            serverCpu(server),
+            mps,
+            3,
+            o.durationMs,
+            point.serverIdle,
+            o.settleMs ?? 800,
+          ),
+        );
+        point.bare.push(
+          await measureWindow(
+            [bare],
+            procCpu(bare),
+            mps,
+            streams,
+            o.durationMs,
+            point.bareIdle,
+            o.settleMs ?? 800,
+          ),
+        );
+      }
+      out.push(point);
+      const s = point.server;
+      const b = point.bare;
+      const col = (w: MediaWindow[], f: (m: MediaWindow) => number) => w.map(f);
+      log(
+        `\nR = ${R} (${R * 4} publishers, ${streams} forwarded streams of ${shape.videoPps + shape.audioPps} packets/s)`,
+      );
+      log(
+        table(SPREAD_HEADER, [
+          spreadRow(
+            "forwarded packets/s",
+            "1/s",
+            col(s, (w) => w.packetsPerSec),
+          ),
+          spreadRow(
+            "server CPU",
+            "%",
+            col(s, (w) => w.cpuPct),
+          ),
+          spreadRow(
+            "server CPU per forwarded packet",
+            "us",
+            col(s, (w) => w.usPerPacket),
+          ),
+          spreadRow(
+            "bare werift CPU per sent packet",
+            "us",
+            col(b, (w) => w.usPerPacket),
+          ),
+          spreadRow(
+            "  same, minus idle CPU: server",
+            "us",
+            col(s, (w) => w.marginalUsPerPacket),
+          ),
+          spreadRow(
+            "  same, minus idle CPU: bare",
+            "us",
+            col(b, (w) => w.marginalUsPerPacket),
+          ),
+          spreadRow(
+            "bare werift CPU",
+            "%",
+            col(b, (w) => w.cpuPct),
+          ),
+          [
+            "server / bare idle CPU",
+            "%",
+            "",
+            `${fmt(point.serverIdle / 1e4)} / ${fmt(point.bareIdle / 1e4)}`,
+            "",
+          ],
+          spreadRow(
+            "server RSS",
+            "MiB",
+            col(s, (w) => w.rss / 2 ** 20),
+          ),
+          spreadRow(
+            "loss through server",
+            "%",
+            col(s, (w) => w.lossPct),
+            2,
+          ),
+        ]),
+      );
+      const su = spread(col(s, (w) => w.usPerPacket)).median;
+      const bu = spread(col(b, (w) => w.usPerPacket)).median;
+      const sm = spread(col(s, (w) => w.marginalUsPerPacket)).median;
+      const bm = spread(col(b, (w) => w.marginalUsPerPacket)).median;
+      log(
+        `SUMMARY rooms R=${R}: ${fmt(spread(col(s, (w) => w.packetsPerSec)).median)} forwarded packets/s at ${fmt(spread(col(s, (w) => w.cpuPct)).median)} % server CPU; ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor for the same packet count (${fmt(bu)} us; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x); loss ${fmt(spread(col(s, (w) => w.lossPct)).median, 2)} %`,
+      );
+    } finally {
+      await Promise.all(procs.map((p) => p.close()));
+      await server.close();
+    }
+  }
+  return out;
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { runJoinStorm } from "../../bench/scenarios/join-storm.ts";
 import { runRelay } from "../../bench/scenarios/relay.ts";
 
@@ -40,4 +42,40 @@ test("bench scenario 2 (join storm) joins, measures memory and leaves", async ()
   assert.ok(round.joinsPerSec > 0);
   assert.ok(Number.isFinite(round.pacedP99Ms));
   assert.ok(Number.isFinite(round.rssPerMemberKiB));
+});
+
+// The media scenarios need the werift media plane (src/media); skipped on a checkout without it.
+const mediaPlane = existsSync(
+  fileURLToPath(new URL("../../src/media/werift-media-plane.ts", import.meta.url)),
+);
+
+test("bench scenarios 3 and 4 (media fan-out, rooms) forward packets and measure both paths", {
+  skip: mediaPlane ? false : "no media plane in this checkout",
+  timeout: 120_000,
+}, async () => {
+  const { runFanout, runRooms } = await import("../../bench/scenarios/media.ts");
+  const f = await runFanout({
+    listeners: [2],
+    rounds: 1,
+    durationMs: 300,
+    bitrate: 300_000,
+    idleMs: 200,
+    settleMs: 200,
+    log: quiet,
+  });
+  const point = f.points[0];
+  assert.ok(point);
+  assert.ok((point.server[0]?.received ?? 0) > 0, "listeners received media through the server");
+  assert.ok((point.bare[0]?.received ?? 0) > 0, "listeners received media from the bare senders");
+  assert.ok(f.srtp.cm > 0 && f.srtp.gcm > 0);
+  const rooms = await runRooms({
+    roomCounts: [1],
+    rounds: 1,
+    durationMs: 300,
+    bitrate: 300_000,
+    idleMs: 200,
+    settleMs: 200,
+    log: quiet,
+  });
+  assert.ok((rooms[0]?.server[0]?.received ?? 0) > 0, "members received each other's media");
 });

@@ -1,0 +1,331 @@
+/**
+ * A process of werift peers for the media scenarios, driven by the runner over IPC:
+ *  - "join":        signaling members (SigClient) that publish generated VP8+Opus through the server
+ *                   and/or answer the server's listener offers, counting what arrives;
+ *  - "bareSenders": the floor baseline, werift sender connections that get the same packets written
+ *                   straight to their RTCRtpSenders, with no server logic in between;
+ *  - "bareListen":  the answer side of those, counting what arrives.
+ * Peers use the codecs and header extensions the server negotiates (src/media/codec-policy.ts):
+ * Opus 111, VP8 96 + RTX 97 with NACK/PLI/FIR/REMB, MID only.
+ */
+import {
+  MediaStreamTrack,
+  type RTCIceCandidate,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  type RTCRtpSender,
+  type RtpPacket,
+  useNACK,
+  usePLI,
+  useREMB,
+  useSdesMid,
+} from "werift";
+import { RtpGenerator } from "./rtp-gen.ts";
+import { type Frame, SigClient } from "./sig-client.ts";
+
+export interface MemberSpec {
+  roomId: string;
+  userId: string;
+  publish: boolean;
+}
+
+export type MediaRequest =
+  | { type: "join"; id: number; url: string; members: MemberSpec[]; bitrate: number }
+  | { type: "bareSenders"; id: number; count: number; bitrate: number }
+  | { type: "bareListen"; id: number; offers: string[] }
+  | { type: "bareConnect"; id: number; answers: string[] }
+  | { type: "start"; id: number }
+  | { type: "stop"; id: number }
+  | { type: "stats"; id: number }
+  | { type: "close"; id: number };
+
+export interface MediaStats {
+  cpuUs: number;
+  rss: number;
+  videoSent: number;
+  audioSent: number;
+  /** RTP packets received by all listener connections of this process. */
+  received: number;
+  listenerPcs: number;
+  /** Listener connections that received at least one video packet. */
+  receivingPcs: number;
+  errors: string[];
+}
+
+export type MediaReply =
+  | { type: "reply"; id: number; ok: true; value?: unknown }
+  | { type: "reply"; id: number; ok: false; error: string };
+
+function peerConnection(): RTCPeerConnection {
+  const vp8 = new RTCRtpCodecParameters({
+    mimeType: "video/VP8",
+    clockRate: 90000,
+    payloadType: 96,
+    rtcpFeedback: [useNACK(), usePLI(), { type: "ccm", parameter: "fir" }, useREMB()],
+  });
+  return new RTCPeerConnection({
+    codecs: {
+      audio: [
+        new RTCRtpCodecParameters({
+          mimeType: "audio/opus",
+          clockRate: 48000,
+          channels: 2,
+          payloadType: 111,
+          parameters: "minptime=10;useinbandfec=1",
+          rtcpFeedback: [],
+        }),
+      ],
+      video: [
+        vp8,
+        new RTCRtpCodecParameters({
+          mimeType: "video/rtx",
+          clockRate: 90000,
+          payloadType: 97,
+          parameters: "apt=96",
+        }),
+      ],
+    },
+    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+    iceServers: [],
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ["127.0.0.1"],
+    iceInterfaceAddresses: { udp4: "127.0.0.1" },
+    bundlePolicy: "max-bundle",
+  });
+}
+
+async function gathered(pc: RTCPeerConnection): Promise<string> {
+  if (pc.iceGatheringState !== "complete") {
+    await new Promise<void>((resolve) => {
+      const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
+        if (s === "complete") {
+          unSubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+  return pc.localDescription?.sdp ?? "";
+}
+
+const errors: string[] = [];
+const note = (err: unknown) => {
+  if (errors.length < 20) errors.push(String((err as Error)?.message ?? err));
+};
+
+/** Listener connections of this process and what they received. */
+let received = 0;
+const listeners: { pc: RTCPeerConnection; video: number }[] = [];
+function newListener(): { pc: RTCPeerConnection; video: number } {
+  const l = { pc: peerConnection(), video: 0 };
+  l.pc.onTrack.subscribe((track) => {
+    const video = track.kind === "video";
+    track.onReceiveRtp.subscribe(() => {
+      received++;
+      if (video) l.video++;
+    });
+  });
+  listeners.push(l);
+  return l;
+}
+
+const generators: RtpGenerator[] = [];
+const publishers: RTCPeerConnection[] = [];
+const clients: SigClient[] = [];
+const bareSenders: { pc: RTCPeerConnection; audio: RTCRtpSender; video: RTCRtpSender }[] = [];
+
+type Candidate = { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null };
+const asIce = (c: Candidate) =>
+  ({
+    candidate: c.candidate,
+    sdpMid: c.sdpMid ?? undefined,
+    sdpMLineIndex: c.sdpMLineIndex ?? undefined,
+  }) as RTCIceCandidate;
+
+/** One signaling member: joins, publishes if asked, answers every listener offer it gets. */
+async function joinMember(url: string, spec: MemberSpec, bitrate: number): Promise<void> {
+  const client = await SigClient.connect(url, 30_000);
+  clients.push(client);
+  const remote = new Map<string, { pc: RTCPeerConnection; ready: boolean; early: Candidate[] }>();
+  let publisher: RTCPeerConnection | undefined;
+  let publisherReady = false;
+  const early: Candidate[] = [];
+  let answered: (() => void) | undefined;
+  const answer = new Promise<void>((r) => {
+    answered = r;
+  });
+
+  client.onEvent = (f: Frame) => {
+    const d = f.d as {
+      from?: { socketId?: string };
+      sdp?: { type: string; sdp: string };
+      candidate?: Candidate;
+    };
+    const from = d?.from?.socketId;
+    if (!from) return;
+    if (f.a === "eventExchangeSdp" && d.sdp) {
+      if (from === "publisher") {
+        publisher
+          ?.setRemoteDescription(d.sdp as { type: "answer"; sdp: string })
+          .then(async () => {
+            publisherReady = true;
+            for (const c of early.splice(0)) await publisher?.addIceCandidate(asIce(c));
+            answered?.();
+          })
+          .catch(note);
+        return;
+      }
+      if (d.sdp.type !== "offer") return;
+      const previous = remote.get(from);
+      if (previous) void previous.pc.close();
+      const l = newListener();
+      const entry = { pc: l.pc, ready: false, early: [] as Candidate[] };
+      remote.set(from, entry);
+      (async () => {
+        await l.pc.setRemoteDescription(d.sdp as { type: "offer"; sdp: string });
+        await l.pc.setLocalDescription(await l.pc.createAnswer());
+        entry.ready = true;
+        for (const c of entry.early.splice(0)) await l.pc.addIceCandidate(asIce(c));
+        const r = await client.request(
+          "exchangeSdp",
+          { to: from, sdp: { type: "answer", sdp: l.pc.localDescription?.sdp ?? "" } },
+          30_000,
+        );
+        if (!r.s) throw new Error(`listener answer refused: ${r.e}`);
+      })().catch(note);
+      return;
+    }
+    if (f.a === "eventExchangeCandidate" && d.candidate) {
+      if (from === "publisher") {
+        if (publisherReady) publisher?.addIceCandidate(asIce(d.candidate)).catch(note);
+        else early.push(d.candidate);
+        return;
+      }
+      const entry = remote.get(from);
+      if (!entry) return;
+      if (entry.ready) entry.pc.addIceCandidate(asIce(d.candidate)).catch(note);
+      else entry.early.push(d.candidate);
+    }
+  };
+
+  await client.join(spec.roomId, spec.userId);
+  if (!spec.publish) return;
+  const pc = peerConnection();
+  publisher = pc;
+  publishers.push(pc);
+  const audio = new MediaStreamTrack({ kind: "audio" });
+  const video = new MediaStreamTrack({ kind: "video" });
+  pc.addTransceiver(audio, { direction: "sendonly" });
+  const vt = pc.addTransceiver(video, { direction: "sendonly" });
+  const gen = new RtpGenerator(bitrate, (kind, packet) =>
+    (kind === "audio" ? audio : video).writeRtp(packet),
+  );
+  vt.sender.onPictureLossIndication.subscribe(() => gen.requestKeyframe());
+  generators.push(gen);
+  await pc.setLocalDescription(await pc.createOffer());
+  const r = await client.request(
+    "exchangeSdp",
+    { to: "publisher", sdp: { type: "offer", sdp: pc.localDescription?.sdp ?? "" } },
+    30_000,
+  );
+  if (!r.s) throw new Error(`publish refused: ${r.e}`);
+  await answer;
+}
+
+async function handle(m: MediaRequest): Promise<unknown> {
+  switch (m.type) {
+    case "join": {
+      // A few at a time: each publish is an ICE + DTLS handshake on both sides.
+      const queue = [...m.members];
+      const worker = async () => {
+        for (let s = queue.shift(); s; s = queue.shift()) await joinMember(m.url, s, m.bitrate);
+      };
+      await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+      return undefined;
+    }
+    case "bareSenders": {
+      const offers: string[] = [];
+      for (let i = 0; i < m.count; i++) {
+        const pc = peerConnection();
+        const audio = pc.addTransceiver("audio", { direction: "sendonly" }).sender;
+        const video = pc.addTransceiver("video", { direction: "sendonly" }).sender;
+        bareSenders.push({ pc, audio, video });
+        await pc.setLocalDescription(await pc.createOffer());
+        offers.push(await gathered(pc));
+      }
+      const gen = new RtpGenerator(m.bitrate, (kind, packet: RtpPacket) => {
+        // The floor: the same packets handed to werift's senders directly (werift clones them).
+        for (const s of bareSenders) (kind === "audio" ? s.audio : s.video).sendRtp(packet).catch(note);
+      });
+      for (const s of bareSenders) s.video.onPictureLossIndication.subscribe(() => gen.requestKeyframe());
+      generators.push(gen);
+      return offers;
+    }
+    case "bareListen": {
+      const answers: string[] = [];
+      for (const offer of m.offers) {
+        const l = newListener();
+        await l.pc.setRemoteDescription({ type: "offer", sdp: offer });
+        await l.pc.setLocalDescription(await l.pc.createAnswer());
+        answers.push(await gathered(l.pc));
+      }
+      return answers;
+    }
+    case "bareConnect": {
+      await Promise.all(
+        m.answers.map((sdp, i) => bareSenders[i]?.pc.setRemoteDescription({ type: "answer", sdp })),
+      );
+      return undefined;
+    }
+    case "start":
+      for (const g of generators) g.start();
+      return undefined;
+    case "stop":
+      for (const g of generators) g.stop();
+      return undefined;
+    case "stats": {
+      const cpu = process.cpuUsage();
+      const stats: MediaStats = {
+        cpuUs: cpu.user + cpu.system,
+        rss: process.memoryUsage().rss,
+        videoSent: generators.reduce((a, g) => a + g.videoSent, 0),
+        audioSent: generators.reduce((a, g) => a + g.audioSent, 0),
+        received,
+        listenerPcs: listeners.length,
+        receivingPcs: listeners.filter((l) => l.video > 0).length,
+        errors: errors.splice(0),
+      };
+      return stats;
+    }
+    case "close": {
+      for (const g of generators) g.stop();
+      for (const c of clients) c.close();
+      await Promise.race([
+        Promise.allSettled([
+          ...publishers.map((pc) => pc.close()),
+          ...listeners.map((l) => l.pc.close()),
+          ...bareSenders.map((s) => s.pc.close()),
+        ]),
+        new Promise((r) => setTimeout(r, 3000)),
+      ]);
+      setTimeout(() => process.exit(0), 10);
+      return undefined;
+    }
+  }
+}
+
+process.on("message", (m: MediaRequest) => {
+  handle(m).then(
+    (value) => process.send?.({ type: "reply", id: m.id, ok: true, value } satisfies MediaReply),
+    (err: unknown) =>
+      process.send?.({
+        type: "reply",
+        id: m.id,
+        ok: false,
+        error: String((err as Error)?.stack ?? err),
+      } satisfies MediaReply),
+  );
+});
+process.on("disconnect", () => process.exit(0));
+process.send?.({ type: "ready" });
