@@ -54,9 +54,18 @@ export class PublisherSession {
   #up = false;
   #lastVideoTs: number | undefined;
   #closed = false;
+  readonly #counters: Record<
+    MediaKind,
+    { packets: { inc: () => void }; bytes: { inc: (v: number) => void } }
+  >;
 
   constructor(socketId: string, deps: PublisherDeps, hooks: PublisherHooks) {
     this.socketId = socketId;
+    const counters = (kind: MediaKind) => ({
+      packets: deps.metrics.rtpPacketsIn.labels({ kind }),
+      bytes: deps.metrics.rtpBytesIn.labels({ kind }),
+    });
+    this.#counters = { audio: counters("audio"), video: counters("video") };
     this.#deps = deps;
     this.#hooks = hooks;
     this.#keyframes = new KeyframeRequester(deps.config.keyframeMinIntervalMs, () => {
@@ -225,9 +234,9 @@ export class PublisherSession {
   }
 
   #onPacket(kind: MediaKind, packet: RtpPacket): void {
-    const { metrics } = this.#deps;
-    metrics.rtpPacketsIn.inc({ kind });
-    metrics.rtpBytesIn.inc({ kind }, packet.payload.length);
+    const counters = this.#counters[kind];
+    counters.packets.inc();
+    counters.bytes.inc(packet.payload.length);
     if (!this.#up) {
       this.#up = true;
       this.#hooks.up();

@@ -68,6 +68,9 @@ export class TrackForwarder {
   #lastOutAtMs = 0;
   #rtxSeq = randomInt(U16);
   #packetsOut = 0;
+  /** Label-bound counter children, resolved once (prom-client hashes labels on every inc otherwise). */
+  readonly #countPacket: { inc: (v?: number) => void };
+  readonly #countBytes: { inc: (v?: number) => void };
 
   constructor(options: TrackForwarderOptions) {
     this.#o = options;
@@ -77,6 +80,8 @@ export class TrackForwarder {
       options.nackHistoryMs,
       options.source.kind === "video" ? 4096 : 512,
     );
+    this.#countPacket = options.metrics.rtpPacketsOut.labels({ kind: this.#kind });
+    this.#countBytes = options.metrics.rtpBytesOut.labels({ kind: this.#kind });
     this.#unsubscribe = options.source.subscribe((packet) => this.#forward(packet));
     this.#interceptRtcp();
   }
@@ -94,7 +99,7 @@ export class TrackForwarder {
   }
 
   #forward(input: RtpPacket): void {
-    const { sender, metrics } = this.#o;
+    const { sender } = this.#o;
     const payloadType = sender.codec?.payloadType;
     if (payloadType === undefined || sender.stopped) return;
     const now = this.#now();
@@ -136,8 +141,8 @@ export class TrackForwarder {
     );
     this.#history.add(seq, out, now);
     this.#packetsOut++;
-    metrics.rtpPacketsOut.inc({ kind: this.#kind });
-    metrics.rtpBytesOut.inc({ kind: this.#kind }, input.payload.length);
+    this.#countPacket.inc();
+    this.#countBytes.inc(input.payload.length);
     sender.sendRtp(out).catch(() => undefined);
   }
 
