@@ -17,8 +17,8 @@ const HELP = `usage: npm run bench -- [options]
           --relay-action sendMessage|exchangeCandidate (sendMessage)
   join:   --join-sizes LIST (1000; e.g. 1000,10000)  --join-rate R (1000)  --join-concurrency C (64)
           --idle-ms MS (1000)
-  fanout: --listeners LIST (1,10,50)  --fanout-ms MS (4000)  --bitrate BPS (1000000)
-  rooms:  --room-counts LIST (2,5)  --rooms-ms MS (4000)
+  fanout: --listeners LIST (1,10,50)  --fanout-ms MS (3000)  --bitrate BPS (1000000)
+  rooms:  --room-counts LIST (2,5)  --rooms-ms MS (3000)
   -h, --help`;
 
 const { values } = parseArgs({
@@ -36,10 +36,10 @@ const { values } = parseArgs({
     "join-concurrency": { type: "string", default: "64" },
     "idle-ms": { type: "string", default: "1000" },
     listeners: { type: "string", default: "1,10,50" },
-    "fanout-ms": { type: "string", default: "4000" },
+    "fanout-ms": { type: "string", default: "3000" },
     bitrate: { type: "string", default: "1000000" },
     "room-counts": { type: "string", default: "2,5" },
-    "rooms-ms": { type: "string", default: "4000" },
+    "rooms-ms": { type: "string", default: "3000" },
     help: { type: "boolean", short: "h", default: false },
   },
   strict: true,

@@ -67,7 +67,7 @@ test("bench scenarios 3 and 4 (media fan-out, rooms) forward packets and measure
   assert.ok(point);
   assert.ok((point.server[0]?.received ?? 0) > 0, "listeners received media through the server");
   assert.ok((point.bare[0]?.received ?? 0) > 0, "listeners received media from the bare senders");
-  assert.ok(f.srtp.cm > 0 && f.srtp.gcm > 0);
+  assert.ok(f.srtp.cm > 0 && f.srtp.gcm > 0 && f.srtp.gcmKeyObject > 0);
   const rooms = await runRooms({
     roomCounts: [1],
     rounds: 1,
