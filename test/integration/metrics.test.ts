@@ -5,7 +5,8 @@ import { openTestQueue, type TestQueue, testExchangeName } from "../helpers/even
 import { parsePrometheusText, type Sample, type Scrape } from "../helpers/prometheus-text.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait-for.ts";
-import { TestClient } from "../helpers/ws-client.ts";
+import { TestListener, TestPublisher } from "../helpers/werift-peers.ts";
+import { TestClient, type WireMessage } from "../helpers/ws-client.ts";
 
 const SECRET = "metrics-test-secret-0123456789-abcdef";
 const RABBITMQ_URL = process.env.RABBITMQ_TEST_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -215,4 +216,77 @@ function assertBoundedLabels(sample: Sample, identifiers: readonly string[], for
     for (const id of identifiers) assert.ok(!v.includes(id), `${sample.name}{${k}="${v}"} carries ${id}`);
     assert.doesNotMatch(v, /^[0-9a-f]{16,}$/i, `${sample.name}{${k}="${v}"} looks like an id`);
   }
+}
+
+test("media metrics move with real media through an MCU room, and return to zero after", async () => {
+  const mcu = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" });
+  const closers: Array<() => unknown> = [];
+  const mcuScrape = async () => parsePrometheusText(await (await fetch(`${mcu.httpUrl}/metrics`)).text());
+  try {
+    const connectMember = async (user: string) => {
+      const c = await TestClient.connect(mcu.url);
+      closers.push(() => c.close());
+      const r = await c.join("metrics-mcu", user);
+      return { c, id: String(r.d?.socketId) };
+    };
+    const alice = await connectMember("alice");
+    const bob = await connectMember("bob");
+    const publisher = new TestPublisher();
+    closers.push(() => publisher.close());
+    forwardCandidates(alice.c, "publisher", publisher.pc);
+    const reply = await alice.c.request(
+      "exchangeSdp",
+      { to: "publisher", sdp: await publisher.offer() },
+      10_000,
+    );
+    assert.equal(reply.s, true);
+    const answer = await alice.c.next("eventExchangeSdp", (m) => fromOf(m) === "publisher", 10_000);
+    await publisher.pc.setRemoteDescription(answer.d?.sdp as { type: "answer"; sdp: string });
+    publisher.start();
+    const offer = await bob.c.next("eventExchangeSdp", (m) => fromOf(m) === alice.id, 10_000);
+    const listener = new TestListener();
+    closers.push(() => listener.pc.close());
+    forwardCandidates(bob.c, alice.id, listener.pc);
+    const bobAnswer = await listener.answer(offer.d?.sdp as { type: "offer"; sdp: string });
+    assert.equal((await bob.c.request("exchangeSdp", { to: alice.id, sdp: bobAnswer }, 10_000)).s, true);
+    await waitFor("media at bob", () => listener.video.length > 20 && listener.audio.length > 20, 15_000);
+
+    const s = await mcuScrape();
+    for (const kind of ["audio", "video"]) {
+      assert.ok(value(s, "webrtcsignaling_media_rtp_packets_received_total", { kind }) > 20, kind);
+      assert.ok(value(s, "webrtcsignaling_media_rtp_received_bytes_total", { kind }) > 0, kind);
+      assert.ok(value(s, "webrtcsignaling_media_rtp_packets_sent_total", { kind }) > 20, kind);
+      assert.ok(value(s, "webrtcsignaling_media_rtp_sent_bytes_total", { kind }) > 0, kind);
+    }
+    assert.equal(value(s, "webrtcsignaling_media_peer_connections", { state: "connected" }), 2);
+    assert.equal(value(s, "webrtcsignaling_media_forwarded_streams"), 1);
+    assert.ok(value(s, "webrtcsignaling_media_plis_total") >= 1, "a keyframe asked for the new listener");
+    for (const sample of s.samples) assertBoundedLabels(sample, [alice.id, bob.id, "metrics-mcu"], /id$/i);
+
+    alice.c.close(1000);
+    await bob.c.next("eventLeave", () => true, 5000);
+    await waitFor("media gauges back to zero", async () => {
+      const after = await mcuScrape();
+      return (
+        value(after, "webrtcsignaling_media_peer_connections") === 0 &&
+        value(after, "webrtcsignaling_media_forwarded_streams") === 0
+      );
+    });
+  } finally {
+    for (const close of closers.reverse()) await close();
+    await mcu.close();
+  }
+});
+
+function fromOf(m: WireMessage): string {
+  return String((m.d?.from as { socketId?: string } | undefined)?.socketId);
+}
+
+/** Applies the server's candidates for `from` to `pc` as they come. */
+function forwardCandidates(c: TestClient, from: string, pc: TestPublisher["pc"]): void {
+  c.ws.on("message", (data) => {
+    const m = JSON.parse(data.toString()) as WireMessage;
+    if (m.a !== "eventExchangeCandidate" || fromOf(m) !== from) return;
+    void pc.addIceCandidate(m.d?.candidate as { candidate: string }).catch(() => {});
+  });
 }
