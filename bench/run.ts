@@ -13,6 +13,7 @@ const HELP = `usage: npm run bench -- [options]
   --only LIST          scenarios to run, comma-separated: relay,join,fanout,rooms (default all)
   --rounds N           rounds per figure (default 3)
   --cpu-prof DIR       write V8 CPU profiles of the measured server processes into DIR
+  --srtp-keyobject     experiment: werift SRTP with KeyObject keys in every process (media scenarios)
   relay:  --pairs K (20)  --window W (8)  --round-ms MS (2000)  --payload BYTES (100)
           --relay-action sendMessage|exchangeCandidate (sendMessage)
   join:   --join-sizes LIST (1000; e.g. 1000,10000)  --join-rate R (1000)  --join-concurrency C (64)
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     only: { type: "string", default: "relay,join,fanout,rooms" },
     rounds: { type: "string", default: "3" },
     "cpu-prof": { type: "string" },
+    "srtp-keyobject": { type: "boolean", default: false },
     pairs: { type: "string", default: "20" },
     window: { type: "string", default: "8" },
     "round-ms": { type: "string", default: "2000" },
@@ -65,6 +67,8 @@ for (const s of only) {
   }
 }
 const rounds = int("rounds", values.rounds);
+// Children inherit the environment: the server and every werift peer process get the patch.
+if (values["srtp-keyobject"]) process.env.BENCH_SRTP_KEYOBJECT = "1";
 const cpuProfDir = values["cpu-prof"];
 const relayAction = values["relay-action"];
 if (relayAction !== "sendMessage" && relayAction !== "exchangeCandidate") {
@@ -76,7 +80,10 @@ const cpu = cpus()[0];
 console.log(
   `# webrtcsignaling benchmarks  ${new Date().toISOString()}\n` +
     `node ${process.version}, ${cpus().length} x ${cpu?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ${process.platform}/${process.arch}` +
-    (cpuProfDir ? `\nCPU profiles of the measured processes go to ${cpuProfDir}` : ""),
+    (cpuProfDir ? `\nCPU profiles of the measured processes go to ${cpuProfDir}` : "") +
+    (values["srtp-keyobject"]
+      ? "\nEXPERIMENT: werift SRTP patched to reuse KeyObject keys (bench/lib/werift-keyobject-patch.ts)"
+      : ""),
 );
 
 const started = performance.now();

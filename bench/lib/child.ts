@@ -7,6 +7,7 @@
  * It answers {type:"stats"} with its own cpuUsage and memory, so every figure is the measured
  * process's, not the load generator's.
  */
+import "./werift-keyobject-patch.ts";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { newTokenVerifier } from "../../src/auth/token-verifier.ts";

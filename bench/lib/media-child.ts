@@ -8,6 +8,7 @@
  * Peers use the codecs and header extensions the server negotiates (src/media/codec-policy.ts):
  * Opus 111, VP8 96 + RTX 97 with NACK/PLI/FIR/REMB, MID only.
  */
+import "./werift-keyobject-patch.ts";
 import {
   MediaStreamTrack,
   type RTCIceCandidate,
