@@ -1,4 +1,10 @@
-import { type ChannelModel, type ConfirmChannel, connect, type SocketOptions } from "amqplib";
+import {
+  type ChannelModel,
+  type ConfirmChannel,
+  connect,
+  IllegalOperationError,
+  type SocketOptions,
+} from "amqplib";
 import { type RabbitmqConfig, redactUrl } from "../config/events-config.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -60,8 +66,11 @@ export class RabbitmqEventSink implements EventSink {
   #link: Link | undefined;
   #gen = 0;
   #connecting: Promise<void> | undefined;
+  /** The connection being set up by #open (not yet a link), so close() can abort it. */
+  #opening: ChannelModel | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #flushWaiters = new Set<() => void>();
+  #retiring = new Set<Promise<void>>();
   #stopping = false;
   #stopped = false;
   #closePromise: Promise<void> | undefined;
@@ -147,11 +156,16 @@ export class RabbitmqEventSink implements EventSink {
     this.#stopped = true;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
-    if (this.#connecting) await this.#connecting;
+    if (this.#connecting) {
+      const settled = await withTimeout(this.#connecting, this.#options.connectTimeoutMs);
+      if (!settled && this.#opening) destroySocket(this.#opening);
+    }
     const link = this.#link;
     this.#link = undefined;
     this.#metrics.eventBusConnected.set(0);
-    if (link) await closeModel(link.model, CLOSE_CONNECTION_TIMEOUT_MS);
+    // Past the caller's deadline, a broker that does not answer the close gets little time.
+    if (link) await closeModel(link.model, signal?.aborted ? 100 : CLOSE_CONNECTION_TIMEOUT_MS);
+    await Promise.all(this.#retiring);
     this.#flushDropLog();
     const lost = this.#outbox.drain();
     this.#metrics.eventsOutbox.set(0);
@@ -198,15 +212,13 @@ export class RabbitmqEventSink implements EventSink {
         await closeModel(model, CLOSE_CONNECTION_TIMEOUT_MS);
         return;
       }
+      this.#opening = model;
       const gen = ++this.#gen;
       model.on("error", (err: Error) => this.#log.warn({ err }, "broker connection error"));
       model.on("close", (err?: Error) => this.#lost(gen, "connection closed", err));
       model.on("blocked", (reason: string) => this.#onBlocked(gen, reason));
       model.on("unblocked", () => this.#onUnblocked(gen));
-      const channel = await model.createConfirmChannel();
-      channel.on("error", (err: Error) => this.#log.warn({ err }, "broker channel error"));
-      channel.on("close", () => this.#lost(gen, "channel closed"));
-      await channel.assertExchange(this.#options.exchange, "topic", { durable: true });
+      const channel = await this.#setUpChannel(model, gen);
       if (this.#stopped || gen !== this.#gen) {
         await closeModel(model, CLOSE_CONNECTION_TIMEOUT_MS);
         return;
@@ -224,7 +236,26 @@ export class RabbitmqEventSink implements EventSink {
     } catch (err) {
       if (model) await closeModel(model, CLOSE_CONNECTION_TIMEOUT_MS);
       this.#scheduleReconnect(err);
+    } finally {
+      this.#opening = undefined;
     }
+  }
+
+  /** Opens the confirm channel and declares the exchange; a broker that does not answer is cut off. */
+  async #setUpChannel(model: ChannelModel, gen: number): Promise<ConfirmChannel> {
+    const setup = (async () => {
+      const channel = await model.createConfirmChannel();
+      channel.on("error", (err: Error) => this.#log.warn({ err }, "broker channel error"));
+      channel.on("close", () => this.#lost(gen, "channel closed"));
+      await channel.assertExchange(this.#options.exchange, "topic", { durable: true });
+      return channel;
+    })();
+    if (!(await withTimeout(setup, this.#options.connectTimeoutMs))) {
+      destroySocket(model);
+      setup.catch(() => {});
+      throw new Error(`channel setup timed out after ${this.#options.connectTimeoutMs} ms`);
+    }
+    return setup;
   }
 
   /** The link of generation `gen` is gone (connection or channel closed, nack): start over. */
@@ -237,8 +268,21 @@ export class RabbitmqEventSink implements EventSink {
     this.#metrics.eventBusConnected.set(0);
     if (this.#stopped) return;
     this.#log.warn({ err, reason, outbox: this.#outbox.size }, "event bus connection lost");
-    void closeModel(link.model, CLOSE_CONNECTION_TIMEOUT_MS);
+    this.#retire(link.model);
     this.#scheduleReconnect(undefined);
+  }
+
+  /**
+   * Closes a lost link's connection in the background; close() waits for it. Deferred one turn:
+   * a channel's close is emitted before its connection finishes closing, and closing a closed
+   * connection returns at once, where closing a closing one would wait for the timeout.
+   */
+  #retire(model: ChannelModel): void {
+    const retired = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+      closeModel(model, CLOSE_CONNECTION_TIMEOUT_MS),
+    );
+    this.#retiring.add(retired);
+    void retired.finally(() => this.#retiring.delete(retired));
   }
 
   #scheduleReconnect(err: unknown): void {
@@ -284,8 +328,19 @@ export class RabbitmqEventSink implements EventSink {
         );
       } catch (err) {
         this.#metrics.eventsFailed.inc();
-        this.#lost(link.gen, "publish failed", err);
-        return;
+        if (err instanceof IllegalOperationError) {
+          this.#lost(link.gen, "publish on a closed channel", err);
+          return;
+        }
+        // Not the channel: this event can never be published. Drop it rather than loop.
+        this.#outbox.confirm(seq);
+        this.#metrics.eventsDropped.inc();
+        this.#metrics.eventsOutbox.set(this.#outbox.size);
+        this.#log.error(
+          { err, event: item.key, messageId: item.messageId },
+          "event cannot be published: dropped",
+        );
+        continue;
       }
       this.#metrics.eventsPublished.inc({ key: item.key });
       if (!writable) {
@@ -343,30 +398,40 @@ export class RabbitmqEventSink implements EventSink {
   }
 }
 
-/** Closes a connection, bounded: a broker that never answers gets its socket destroyed. */
-async function closeModel(model: ChannelModel, timeoutMs: number): Promise<void> {
+/** Resolves true when `promise` settles within `ms`, false otherwise; never rejects. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    const result = await Promise.race([model.close().then(() => "closed" as const), timedOut]);
-    if (result === "timeout") destroySocket(model);
-  } catch {
-    // Already closed: nothing to release.
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timedOut,
+    ]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** amqplib exposes no abort; its connection keeps the socket in `stream`. */
+/** Closes a connection, bounded: a broker that never answers gets its socket destroyed. */
+async function closeModel(model: ChannelModel, timeoutMs: number): Promise<void> {
+  if (!(await withTimeout(model.close(), timeoutMs))) destroySocket(model);
+}
+
+/** amqplib exposes no abort; its connection keeps the socket in `stream`. Destroys it. */
 function destroySocket(model: ChannelModel): void {
   const connection: unknown = model.connection;
   if (typeof connection !== "object" || connection === null || !("stream" in connection)) return;
   const stream: unknown = connection.stream;
   if (typeof stream === "object" && stream !== null && "destroy" in stream) {
     const destroy: unknown = stream.destroy;
-    if (typeof destroy === "function") destroy.call(stream);
+    // With an error: amqplib then runs its close path (stops heartbeat timers, emits close).
+    if (typeof destroy === "function")
+      destroy.call(stream, new Error("broker did not answer: connection destroyed"));
   }
 }
 

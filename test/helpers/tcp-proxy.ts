@@ -21,8 +21,10 @@ export interface TcpProxy {
   readonly accepted: number;
   /** Resets every relayed connection (both sides) and refuses new ones until `restore`. */
   cut(): void;
-  /** Accepts and relays connections again. */
+  /** Accepts and relays connections again (after `cut`). */
   restore(): void;
+  /** Stops relaying bytes on every open connection without closing it (a hung broker). */
+  stall(): void;
   /** Writes `bytes` to every client, between two whole frames (needs `amqpFrames`). */
   injectToClients(bytes: Buffer): void;
   close(): Promise<void>;
@@ -96,6 +98,17 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     },
     restore(): void {
       refusing = false;
+    },
+    stall(): void {
+      for (const pair of pairs) {
+        // Swallow what the client sends (so its close is still seen), forward nothing either way.
+        pair.client.unpipe();
+        pair.client.on("data", () => {});
+        pair.client.resume();
+        pair.upstream.unpipe();
+        pair.upstream.removeAllListeners("data");
+        pair.upstream.pause();
+      }
     },
     injectToClients(bytes: Buffer): void {
       if (!options.amqpFrames) throw new Error("injectToClients needs amqpFrames: true");

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { after, describe, test } from "node:test";
 import { connect } from "amqplib";
 import type { DomainEvent } from "../../src/events/event-types.ts";
@@ -472,6 +473,55 @@ describe("RabbitMQ event sink (real broker)", () => {
     await waitFor("connection closed", () => p.connections === 0);
     sink.publish(join(4));
     assert.equal(await total(deps.metrics.eventsDropped), 1, "a publish after close is counted");
+  });
+
+  test("a broker that stops answering: connect times out, close destroys the hung connection", async () => {
+    const exchange = testExchangeName();
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    // Accepts TCP connections and never says a word.
+    const mute = createServer(() => {});
+    const sockets = new Set<Socket>();
+    mute.on("connection", (s) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => mute.listen(0, "127.0.0.1", resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const s of sockets) s.destroy();
+          mute.close(() => resolve());
+        }),
+    );
+    const port = (mute.address() as AddressInfo).port;
+    const silent = newRabbitmqEventSink(
+      sinkOptions(urlThroughProxy(port), exchange, { connectTimeoutMs: 150, flushTimeoutMs: 100 }),
+      newDeps(),
+    );
+    await waitFor("two timed-out attempts", () => silent.status.reconnectAttempts >= 2, {
+      state: () => silent.status,
+    });
+    assert.equal(silent.ready, false);
+    await silent.close();
+
+    // Connected, then the broker hangs: nothing is confirmed, close() still returns, bounded.
+    const p = await proxy();
+    const deps = newDeps();
+    const sink = newRabbitmqEventSink(
+      sinkOptions(urlThroughProxy(p.port), exchange, { flushTimeoutMs: 100 }),
+      deps,
+    );
+    await waitFor("sink connected", () => sink.ready);
+    p.stall();
+    sink.publish(join(1));
+    const started = Date.now();
+    await sink.close();
+    const closeMs = Date.now() - started;
+    assert.ok(closeMs < 4_000, `close took ${closeMs} ms`);
+    assert.equal(await total(deps.metrics.eventsDropped), 1);
+    await waitFor("the hung connection is gone", () => p.connections === 0);
+    const timersAfter = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    assert.equal(timersAfter, timersBefore, "no timer left behind (amqplib heartbeats included)");
   });
 
   test("close is bounded by flushTimeoutMs and by the signal, and releases every timer", async () => {
