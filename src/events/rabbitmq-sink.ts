@@ -130,7 +130,7 @@ export class RabbitmqEventSink implements EventSink {
     try {
       encoded = encodeEvent(event, this.#options.instanceId);
     } catch (err) {
-      this.#metrics.eventsFailed.inc();
+      this.#metrics.eventsDropped.inc();
       this.#log.error({ err, event: event.key }, "event cannot be encoded: dropped");
       return;
     }
