@@ -39,6 +39,17 @@ export async function waitFor(
   }
 }
 
+/** Deletes an exchange a test's sink may have declared (no error when it does not exist). */
+export async function deleteExchange(exchange: string): Promise<void> {
+  const model = await connect(RABBITMQ_TEST_URL);
+  try {
+    const channel = await model.createChannel();
+    await channel.deleteExchange(exchange);
+  } finally {
+    await model.close();
+  }
+}
+
 export interface ReceivedEvent {
   readonly routingKey: string;
   readonly body: Record<string, unknown>;

@@ -13,6 +13,7 @@ import { newSilentLogger } from "../../src/lib/logger.ts";
 import { type Metrics, newMetrics } from "../../src/metrics/metrics.ts";
 import {
   capturingLogger,
+  deleteExchange,
   openTestQueue,
   RABBITMQ_HOST,
   RABBITMQ_PORT,
@@ -132,6 +133,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("declares a durable topic exchange and publishes exact bodies and AMQP properties", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const deps = newDeps();
     const sink = newRabbitmqEventSink(sinkOptions(RABBITMQ_TEST_URL, exchange), deps);
     cleanups.push(() => sink.close());
@@ -231,6 +233,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("room.live arrives on a short interval for every room", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.live"]);
     const sink = newRabbitmqEventSink(sinkOptions(RABBITMQ_TEST_URL, exchange), newDeps());
     cleanups.push(() => sink.close());
@@ -264,6 +267,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("an outage of several seconds: every event arrives once and in order", async (t) => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.#", "client.#"]);
     const p = await proxy();
     const deps = newDeps();
@@ -313,6 +317,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("a cut with events in flight loses nothing; order holds after dedupe on messageId", async (t) => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.#", "client.#"]);
     const p = await proxy();
     const sink = newRabbitmqEventSink(sinkOptions(urlThroughProxy(p.port), exchange), newDeps());
@@ -349,6 +354,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("broker down at start: no throw, events wait, then arrive in order", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.#"]);
     const p = await proxy({ refusing: true });
     const sink = newRabbitmqEventSink(sinkOptions(urlThroughProxy(p.port), exchange), newDeps());
@@ -375,6 +381,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("a full outbox drops the oldest events, counts and logs them", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.#"]);
     const p = await proxy({ refusing: true });
     const deps = newDeps();
@@ -407,6 +414,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("blocked by the broker: events wait, then flow on unblocked", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.#"]);
     const p = await proxy({ amqpFrames: true });
     const deps = newDeps();
@@ -429,6 +437,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("a channel error (exchange deleted) reconnects and redeclares the exchange", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const deps = newDeps();
     const sink = newRabbitmqEventSink(sinkOptions(RABBITMQ_TEST_URL, exchange), deps);
     cleanups.push(() => sink.close());
@@ -453,6 +462,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("close flushes the outbox before closing the connection", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const q = await queue(exchange, ["room.#"]);
     const p = await proxy();
     const deps = newDeps();
@@ -477,6 +487,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("a broker that stops answering: connect times out, close destroys the hung connection", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     // Accepts TCP connections and never says a word.
     const mute = createServer(() => {});
@@ -526,6 +537,7 @@ describe("RabbitMQ event sink (real broker)", () => {
 
   test("close is bounded by flushTimeoutMs and by the signal, and releases every timer", async () => {
     const exchange = testExchangeName();
+    cleanups.push(() => deleteExchange(exchange));
     const p = await proxy({ refusing: true });
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 

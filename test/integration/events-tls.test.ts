@@ -128,7 +128,7 @@ test("amqps:// with RABBITMQ_CA_FILE and a client certificate delivers events", 
 test("amqps:// refuses a broker certificate its CA list does not vouch for", async () => {
   const config = loadEventsConfig({
     RABBITMQ_URL: `amqps://guest:guest@127.0.0.1:${port}`,
-    RABBITMQ_EXCHANGE: testExchangeName(),
+    RABBITMQ_EXCHANGE: "live_events_test_never_declared",
     RABBITMQ_RECONNECT_MIN_MS: "20",
     RABBITMQ_RECONNECT_MAX_MS: "50",
   });
