@@ -175,7 +175,7 @@ export function newMetrics(options: { processMetrics?: boolean } = {}) {
     }),
     eventsDropped: new Counter({
       name: "webrtcsignaling_events_dropped_total",
-      help: "Events dropped because the outbox was full",
+      help: "Events given up on: outbox overflow, unconfirmed at shutdown, published after close, unserialisable",
       registers: r,
     }),
     eventsOutbox: new Gauge({
