@@ -1,22 +1,6 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../lib/errors.ts";
-
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
-const list = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
-  );
+import { int, list, optionalString, parseEnv, readConfigFile } from "./env-schema.ts";
 
 /** Every environment variable the server reads; documented in README.md ("Configuration"). */
 const envSchema = z.object({
@@ -94,22 +78,9 @@ export interface Config {
   readonly ops: { readonly token?: string; readonly shutdownTimeoutMs: number };
 }
 
-function readFile(variable: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(`${variable}: cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
 /** Reads and validates the environment; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env, "configuration");
   if ((e.CERT_FILE_PATH === undefined) !== (e.KEY_FILE_PATH === undefined)) {
     throw new ConfigError("CERT_FILE_PATH and KEY_FILE_PATH must be set together");
   }
@@ -117,7 +88,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError("HEARTBEAT_TIMEOUT_MS must be larger than HEARTBEAT_INTERVAL_MS");
   }
   const publicKeyPem = e.JWT_PUBLIC_KEY_FILE
-    ? readFile("JWT_PUBLIC_KEY_FILE", e.JWT_PUBLIC_KEY_FILE).toString("utf8")
+    ? readConfigFile("JWT_PUBLIC_KEY_FILE", e.JWT_PUBLIC_KEY_FILE).toString("utf8")
     : undefined;
   const devMode = !e.JWT_SECRET && !publicKeyPem && !e.JWT_JWKS_URL;
   if (devMode && e.NODE_ENV === "production") {
@@ -128,8 +99,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const tls =
     e.CERT_FILE_PATH && e.KEY_FILE_PATH
       ? {
-          cert: readFile("CERT_FILE_PATH", e.CERT_FILE_PATH),
-          key: readFile("KEY_FILE_PATH", e.KEY_FILE_PATH),
+          cert: readConfigFile("CERT_FILE_PATH", e.CERT_FILE_PATH),
+          key: readConfigFile("KEY_FILE_PATH", e.KEY_FILE_PATH),
         }
       : undefined;
   return Object.freeze({

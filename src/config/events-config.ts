@@ -1,14 +1,7 @@
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../lib/errors.ts";
-
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+import { int, optionalString, parseEnv, readConfigFile } from "./env-schema.ts";
 
 /** Every environment variable of the event bus; documented in docs/events.md ("Configuration"). */
 const envSchema = z.object({
@@ -69,14 +62,6 @@ export interface EventsConfig {
   readonly roomLiveIntervalMs: number;
 }
 
-function readFile(variable: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(`${variable}: cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
 /** The URL without its password, for logs. */
 export function redactUrl(url: string): string {
   try {
@@ -102,20 +87,15 @@ function loadTls(
     throw new ConfigError(`${variable} needs an amqps:// RABBITMQ_URL`);
   }
   return {
-    ...(e.RABBITMQ_CA_FILE ? { ca: readFile("RABBITMQ_CA_FILE", e.RABBITMQ_CA_FILE) } : {}),
-    ...(e.RABBITMQ_CERT_FILE ? { cert: readFile("RABBITMQ_CERT_FILE", e.RABBITMQ_CERT_FILE) } : {}),
-    ...(e.RABBITMQ_KEY_FILE ? { key: readFile("RABBITMQ_KEY_FILE", e.RABBITMQ_KEY_FILE) } : {}),
+    ...(e.RABBITMQ_CA_FILE ? { ca: readConfigFile("RABBITMQ_CA_FILE", e.RABBITMQ_CA_FILE) } : {}),
+    ...(e.RABBITMQ_CERT_FILE ? { cert: readConfigFile("RABBITMQ_CERT_FILE", e.RABBITMQ_CERT_FILE) } : {}),
+    ...(e.RABBITMQ_KEY_FILE ? { key: readConfigFile("RABBITMQ_KEY_FILE", e.RABBITMQ_KEY_FILE) } : {}),
   };
 }
 
 /** Reads and validates the event bus settings; throws ConfigError naming the bad variable. */
 export function loadEventsConfig(env: Record<string, string | undefined> = process.env): EventsConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env, "event bus configuration");
   if (e.RABBITMQ_RECONNECT_MAX_MS < e.RABBITMQ_RECONNECT_MIN_MS) {
     throw new ConfigError("RABBITMQ_RECONNECT_MAX_MS must not be smaller than RABBITMQ_RECONNECT_MIN_MS");
   }

@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 import { ConfigError } from "../lib/errors.ts";
+import { int, optionalString, parseEnv } from "./env-schema.ts";
 
 /** Bitrate limits of one media kind, in bits per second. */
 export interface BitrateLimits {
@@ -31,12 +32,6 @@ export interface MediaConfig {
   readonly maxSdpBytes: number;
 }
 
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
 const ipv4 = optionalString.refine((v) => v === undefined || isIPv4(v), "must be an IPv4 address");
 const ipv6 = optionalString.refine((v) => v === undefined || isIPv6(v), "must be an IPv6 address");
 const portRange = optionalString
@@ -94,12 +89,7 @@ function limits(kind: "AUDIO" | "VIDEO", e: z.output<typeof envSchema>): Bitrate
 
 /** Reads and validates the media plane's environment; throws ConfigError naming the bad variable. */
 export function loadMediaConfig(env: Record<string, string | undefined> = process.env): MediaConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid media configuration:\n  ${lines.join("\n  ")}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env, "media configuration");
   if (e.MEDIA_LISTEN_IPV6 !== undefined && e.PUBLIC_IPV6 === undefined) {
     throw new ConfigError("MEDIA_LISTEN_IPV6 needs PUBLIC_IPV6 (the address to announce)");
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Session } from "node:inspector/promises";
 import { z } from "zod";
+import { parseEnv } from "../config/env-schema.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authorised, json } from "./ops-routes.ts";
@@ -21,12 +22,7 @@ const envSchema = z.object({
 
 /** Reads PROFILING_ENABLED and PROFILING_MAX_SECONDS; profiling needs OPS_TOKEN. */
 export function loadProfilingConfig(env: Record<string, string | undefined> = process.env): ProfilingConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env, "profiling configuration");
   const enabled = e.PROFILING_ENABLED === "true";
   if (enabled && (e.OPS_TOKEN ?? "").trim() === "") {
     throw new ConfigError("PROFILING_ENABLED=true needs OPS_TOKEN (a heap snapshot holds every secret)");
