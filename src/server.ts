@@ -53,6 +53,22 @@ export interface RunningServer {
   close(signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * TLS 1.3 suites, then Mozilla's "intermediate" TLS 1.2 list: forward-secret AEAD suites only
+ * (Node's default also accepts RSA key exchange and CBC suites). test/integration/security-tls.
+ */
+const MODERN_CIPHERS = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
 const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../web/dist", import.meta.url));
 
 /** The composition of the server: HTTP routes, WebSocket edge, hub, rooms, router, media bridge. */
@@ -109,7 +125,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     });
   };
   const server: Server = config.tls
-    ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, minVersion: "TLSv1.2" }, onRequest)
+    ? createHttpsServer(
+        { cert: config.tls.cert, key: config.tls.key, minVersion: "TLSv1.2", ciphers: MODERN_CIPHERS },
+        onRequest,
+      )
     : createHttpServer(onRequest);
   const wss = new WebSocketServer({
     noServer: true,
