@@ -9,7 +9,7 @@ import { TestClient, type WireMessage } from "../helpers/ws-client.ts";
 let server: TestServer;
 const closers: Array<() => unknown> = [];
 before(async () => {
-  server = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" });
+  server = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1", FREEZE_TIMEOUT_MS: "400" });
 });
 after(async () => {
   for (const close of closers.reverse()) await close();
@@ -73,6 +73,20 @@ test("a publisher's media reaches another member through the server, with the pr
     "video and audio at bob",
     () => listener.video.length > 20 && listener.audio.length > 20,
     15_000,
+  );
+
+  // Alice's video stops: the server sees the freeze and tells Bob, then the recovery.
+  publisher.stop();
+  const freeze = await bob.c.next("eventFreeze", () => true, 5000);
+  assert.deepEqual(fromOf(freeze), { socketId: alice.id, userId: "alice" });
+  publisher.start();
+  const unfreeze = await bob.c.next("eventUnfreeze", () => true, 5000);
+  assert.deepEqual(fromOf(unfreeze), { socketId: alice.id, userId: "alice" });
+  assert.ok(Number(unfreeze.d?.durationMs) >= 300, `freeze lasted ${unfreeze.d?.durationMs} ms`);
+  const freezes = server.published.filter((e) => e.key === "media.freeze").map((e) => e.payload);
+  assert.deepEqual(
+    freezes.map((p) => ("frozen" in p ? p.frozen : undefined)),
+    [true, false],
   );
 
   // Alice leaves: Bob is told, and the server's media for her is gone.
