@@ -28,6 +28,9 @@ export interface ChildStats {
   rss: number;
   heapUsed: number;
   connections: number;
+  /** RTP packets in from publishers / forwarded to listeners, from the server's own counters. */
+  rtpIn?: number;
+  rtpOut?: number;
   media?: { rooms: number; members: number; publishers: number; listeners: number };
 }
 export interface ChildReady {
@@ -56,6 +59,7 @@ interface Running {
   port: number;
   count(): number;
   media?(): ChildStats["media"];
+  rtp?(): Promise<{ rtpIn: number; rtpOut: number }>;
   close(): Promise<void>;
 }
 
@@ -123,6 +127,11 @@ async function startSignaling(): Promise<Running> {
     port: server.port,
     count: () => server.hub.size,
     media: () => media?.stats?.(),
+    rtp: async () => {
+      const sum = async (c: typeof metrics.rtpPacketsOut) =>
+        (await c.get()).values.reduce((a, v) => a + v.value, 0);
+      return { rtpIn: await sum(metrics.rtpPacketsIn), rtpOut: await sum(metrics.rtpPacketsOut) };
+    },
     close: () => server.close(AbortSignal.timeout(5000)),
   };
 }
@@ -131,7 +140,8 @@ async function main(): Promise<void> {
   const running = role === "forwarder" ? await startForwarder() : await startSignaling();
   process.on("message", (raw: ChildRequest) => {
     if (raw.type === "stats") {
-      (raw.gc ? settle() : Promise.resolve()).then(() => {
+      (raw.gc ? settle() : Promise.resolve()).then(async () => {
+        const rtp = running.media?.() ? await running.rtp?.() : undefined;
         const cpu = process.cpuUsage();
         const mem = process.memoryUsage();
         const m = running.media?.();
@@ -144,6 +154,7 @@ async function main(): Promise<void> {
           heapUsed: mem.heapUsed,
           connections: running.count(),
           ...(m ? { media: m } : {}),
+          ...(rtp ?? {}),
         };
         send(stats);
       });

@@ -50,6 +50,8 @@ export interface MediaStats {
   listenerPcs: number;
   /** Listener connections that received at least one video packet. */
   receivingPcs: number;
+  /** Listener connections whose connectionState is "connected". */
+  connectedPcs: number;
   errors: string[];
 }
 
@@ -295,6 +297,7 @@ async function handle(m: MediaRequest): Promise<unknown> {
         received,
         listenerPcs: listeners.length,
         receivingPcs: listeners.filter((l) => l.video > 0).length,
+        connectedPcs: listeners.filter((l) => l.pc.connectionState === "connected").length,
         errors: errors.splice(0),
       };
       return stats;

@@ -88,6 +88,7 @@ export async function sumStats(procs: readonly MediaProc[]): Promise<MediaStats>
       received: a.received + s.received,
       listenerPcs: a.listenerPcs + s.listenerPcs,
       receivingPcs: a.receivingPcs + s.receivingPcs,
+      connectedPcs: a.connectedPcs + s.connectedPcs,
       errors: [...a.errors, ...s.errors],
     }),
     {
@@ -98,7 +99,8 @@ export async function sumStats(procs: readonly MediaProc[]): Promise<MediaStats>
       received: 0,
       listenerPcs: 0,
       receivingPcs: 0,
-      errors: [],
+      connectedPcs: 0,
+      errors: [] as string[],
     },
   );
 }

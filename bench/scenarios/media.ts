@@ -58,6 +58,8 @@ export interface MediaWindow {
   packetsPerSec: number;
   cpuPct: number;
   lossPct: number;
+  /** Part of the loss the server itself did not send (its rtp_packets_sent counter); the rest was lost after it (kernel buffers, busy receivers). */
+  notSentPct: number;
 }
 
 const MEDIA_ENV = { ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" };
@@ -70,14 +72,14 @@ const sentOf = (s: MediaStats) => s.videoSent + s.audioSent;
  */
 async function measureWindow(
   gen: MediaProc[],
-  measured: () => Promise<{ cpuUs: number; rss: number }>,
+  measured: () => Promise<{ cpuUs: number; rss: number; out?: number }>,
   listenerProcs: MediaProc[],
   fanout: number,
   ms: number,
   idleUsPerSec: number,
   settleMs: number,
 ): Promise<MediaWindow> {
-  const [gPre, lPre] = await Promise.all([sumStats(gen), sumStats(listenerProcs)]);
+  const [gPre, lPre, mPre] = await Promise.all([sumStats(gen), sumStats(listenerProcs), measured()]);
   await Promise.all(gen.map((g) => g.call({ type: "start" })));
   await sleep(settleMs);
   const [m0, l0] = await Promise.all([measured(), sumStats(listenerProcs)]);
@@ -88,7 +90,8 @@ async function measureWindow(
   await Promise.all(gen.map((g) => g.call({ type: "stop" })));
   await sleep(Math.max(300, settleMs / 2));
   // Loss over the whole start..stop period (after draining), so no packet is in flight at either end.
-  const [gPost, lPost] = await Promise.all([sumStats(gen), sumStats(listenerProcs)]);
+  const [gPost, lPost, mPost] = await Promise.all([sumStats(gen), sumStats(listenerProcs), measured()]);
+  const out = mPre.out !== undefined && mPost.out !== undefined ? mPost.out - mPre.out : undefined;
   const cpuUs = m1.cpuUs - m0.cpuUs;
   const received = l1.received - l0.received;
   const sent = sentOf(gPost) - sentOf(gPre);
@@ -108,6 +111,7 @@ async function measureWindow(
     packetsPerSec: (received * 1000) / wallMs,
     cpuPct: (cpuUs / (wallMs * 1000)) * 100,
     lossPct: expected > 0 ? Math.max(0, (1 - arrived / expected) * 100) : 0,
+    notSentPct: out !== undefined && expected > 0 ? Math.max(0, (1 - out / expected) * 100) : Number.NaN,
   };
 }
 
@@ -122,30 +126,60 @@ async function idleRate(measured: () => Promise<{ cpuUs: number }>, ms = 1500): 
 
 const serverCpu = (s: MeasuredProcess) => async () => {
   const st = await s.stats();
-  return { cpuUs: st.cpuUserUs + st.cpuSystemUs, rss: st.rss };
+  return {
+    cpuUs: st.cpuUserUs + st.cpuSystemUs,
+    rss: st.rss,
+    ...(st.rtpOut !== undefined ? { out: st.rtpOut } : {}),
+  };
 };
 const procCpu = (p: MediaProc) => async () => {
   const st = await p.stats();
   return { cpuUs: st.cpuUs, rss: st.rss };
 };
 
-async function waitReceiving(
+async function waitFor(
   procs: MediaProc[],
+  field: "receivingPcs" | "connectedPcs",
   want: number,
   what: string,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let s = await sumStats(procs);
-  while (s.receivingPcs < want) {
+  const seen: string[] = [];
+  while (s[field] < want) {
+    seen.push(...s.errors);
     if (performance.now() > deadline) {
       throw new Error(
-        `${what}: only ${s.receivingPcs}/${want} listener connections received video (${s.errors.slice(0, 3).join("; ")})`,
+        `${what}: only ${s[field]}/${want} listener connections ${field === "connectedPcs" ? "connected" : "received video"} (${seen.slice(0, 3).join("; ")})`,
       );
     }
-    await sleep(200);
+    await sleep(250);
     s = await sumStats(procs);
   }
+}
+
+/**
+ * Connections first (no media flowing, so ICE/DTLS handshakes do not compete with forwarding on a
+ * small machine), then each path warmed up on its own until every listener got video.
+ */
+async function warmUp(
+  serverGen: MediaProc[],
+  bare: MediaProc,
+  listenerProcs: MediaProc[],
+  n: number,
+  what: string,
+) {
+  await waitFor(listenerProcs, "connectedPcs", 2 * n, what, 30_000 + n * 600);
+  for (const [gen, want] of [
+    [serverGen, n],
+    [[bare], 2 * n],
+  ] as const) {
+    await Promise.all(gen.map((g) => g.call({ type: "start" })));
+    await waitFor(listenerProcs, "receivingPcs", want, what, 20_000 + n * 200);
+    await Promise.all(gen.map((g) => g.call({ type: "stop" })));
+  }
+  await sleep(500);
 }
 
 /** Bare werift senders in `bare` connected to `count` answering peers spread over `listenerProcs`. */
@@ -223,10 +257,7 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
         }),
       );
       await connectBare(bare, lps, L, o.bitrate);
-      await Promise.all([pub.call({ type: "start" }), bare.call({ type: "start" })]);
-      await waitReceiving(lps, 2 * L, `fan-out L=${L}`, 30_000 + L * 500);
-      await Promise.all([pub.call({ type: "stop" }), bare.call({ type: "stop" })]);
-      await sleep(500);
+      await warmUp([pub], bare, lps, L, `fan-out L=${L}`);
       const point: FanoutPoint = { listeners: L, server: [], bare: [], serverIdle: 0, bareIdle: 0 };
       point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
       point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
@@ -304,6 +335,12 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
             "loss through server",
             "%",
             col(s, (w) => w.lossPct),
+            2,
+          ),
+          spreadRow(
+            "  of which not sent by the server",
+            "%",
+            col(s, (w) => w.notSentPct),
             2,
           ),
           spreadRow(
@@ -385,10 +422,7 @@ export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
       );
       const streams = R * 12;
       await connectBare(bare, mps, streams, o.bitrate);
-      await Promise.all([...mps, bare].map((p) => p.call({ type: "start" })));
-      await waitReceiving(mps, 2 * streams, `rooms R=${R}`, 30_000 + R * 3000);
-      await Promise.all([...mps, bare].map((p) => p.call({ type: "stop" })));
-      await sleep(500);
+      await warmUp(mps, bare, mps, streams, `rooms R=${R}`);
       const point: RoomsPoint = { rooms: R, server: [], bare: [], serverIdle: 0, bareIdle: 0 };
       point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
       point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
@@ -477,6 +511,18 @@ export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
             "loss through server",
             "%",
             col(s, (w) => w.lossPct),
+            2,
+          ),
+          spreadRow(
+            "  of which not sent by the server",
+            "%",
+            col(s, (w) => w.notSentPct),
+            2,
+          ),
+          spreadRow(
+            "loss bare werift",
+            "%",
+            col(b, (w) => w.lossPct),
             2,
           ),
         ]),
