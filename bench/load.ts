@@ -5,6 +5,8 @@
  * summary ends the run. Exit status 1 when joins failed or messages were lost.
  */
 import { parseArgs } from "node:util";
+import type { MemberSpec } from "./lib/media-child.ts";
+import { MediaProc, sumStats } from "./lib/media-proc.ts";
 import { type Frame, SigClient, sleep } from "./lib/sig-client.ts";
 import { fmt, latencySummary, table } from "./lib/stats.ts";
 import { signTokens } from "./lib/tokens.ts";
@@ -26,6 +28,10 @@ const HELP = `usage: npm run load -- --url <ws(s)://host:port/api> [options]
   --room-prefix P       room id prefix (default load-<random>)
   --origin O            Origin header (for servers with ALLOWED_ORIGINS)
   --insecure            accept self-signed TLS certificates (wss)
+  --media               MCU servers (ROOM_MODE=mcu): members are werift peers that publish generated
+                        VP8+Opus and receive each other instead of relaying messages
+  --publishers N        with --media: publishers per room (default: every member)
+  --bitrate BPS         with --media: bitrate per publisher (default 500000)
   --json                also print the summary as one JSON line
   -h, --help            this text
 
@@ -48,6 +54,9 @@ interface Opts {
   origin?: string;
   insecure: boolean;
   json: boolean;
+  media: boolean;
+  publishers: number;
+  bitrate: number;
 }
 
 function parse(argv: string[]): Opts {
@@ -70,6 +79,9 @@ function parse(argv: string[]): Opts {
       origin: { type: "string" },
       insecure: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      media: { type: "boolean", default: false },
+      publishers: { type: "string" },
+      bitrate: { type: "string", default: "500000" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -105,6 +117,10 @@ function parse(argv: string[]): Opts {
     ...(values.origin ? { origin: values.origin } : {}),
     insecure: values.insecure,
     json: values.json,
+    media: values.media,
+    publishers:
+      values.publishers === undefined ? Number(values.members) : num("publishers", values.publishers, 0),
+    bitrate: num("bitrate", values.bitrate, 10_000),
   };
 }
 
@@ -183,6 +199,7 @@ async function main(): Promise<void> {
   const total = o.rooms * o.members;
   const runId = Math.random().toString(36).slice(2, 8);
   const tokens = await bearers(o, total, runId);
+  if (o.media) return runMedia(o, tokens, runId);
   const c = new Counters();
   const members: Member[] = Array.from({ length: total }, (_, i) => ({
     index: i,
@@ -347,6 +364,108 @@ async function main(): Promise<void> {
   if (o.json) console.log(JSON.stringify(summary));
   await sleep(200);
   process.exit(ok ? 0 : 1);
+}
+
+/** --media: werift members publish and receive through an MCU server; reports packets and loss. */
+async function runMedia(o: Opts, tokens: string[], runId: string): Promise<void> {
+  const total = o.rooms * o.members;
+  const procs = await Promise.all(
+    Array.from({ length: Math.max(1, Math.ceil(total / 25)) }, () => MediaProc.spawn()),
+  );
+  const started = performance.now();
+  const publishers = Math.min(o.publishers, o.members);
+  // Every publisher's stream reaches every other member of its room.
+  const streams = o.rooms * publishers * (o.members - 1);
+  let phase = "joining";
+  let last = { t: started, received: 0 };
+  const progress = async (final = false) => {
+    const s = await sumStats(procs);
+    const now = performance.now();
+    const pps = ((s.received - last.received) * 1000) / Math.max(1, now - last.t);
+    last = { t: now, received: s.received };
+    const line =
+      `[${fmt((now - started) / 1000, 1).padStart(6)} s] ${phase.padEnd(8)} listener connections ${s.connectedPcs}/${streams} connected,` +
+      ` ${s.receivingPcs} receiving  ${fmt(pps)} packets/s in  load CPU ${fmt(s.cpuUs / 1e6, 1)} s`;
+    for (const e of s.errors) process.stderr.write(`\n  peer error: ${e}\n`);
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
+    else process.stderr.write(`${line}\n`);
+    return s;
+  };
+  const ticker = setInterval(() => void progress().catch(() => undefined), 1000);
+  let failed = "";
+  try {
+    await Promise.all(
+      procs.map((p, k) => {
+        const members: MemberSpec[] = [];
+        for (let i = k; i < total; i += procs.length) {
+          const room = Math.floor(i / o.members);
+          members.push({
+            roomId: `${o.roomPrefix}-${room}`,
+            userId: `${o.bearerPrefix}${runId}-${i}`,
+            bearer: tokens[i] as string,
+            publish: i % o.members < publishers,
+          });
+        }
+        return p.join(o.url, members, o.bitrate);
+      }),
+    );
+    // Every listener connection up, and a short warm-up, before the counted window starts.
+    phase = "connect";
+    const deadline = performance.now() + 30_000 + streams * 300;
+    while ((await sumStats(procs)).connectedPcs < streams && performance.now() < deadline) await sleep(250);
+    phase = "warm-up";
+    await Promise.all(procs.map((p) => p.call({ type: "start" })));
+    await sleep(1500);
+    await Promise.all(procs.map((p) => p.call({ type: "stop" })));
+    await sleep(500);
+    phase = "load";
+    const before = await sumStats(procs);
+    await Promise.all(procs.map((p) => p.call({ type: "start" })));
+    const t0 = performance.now();
+    await sleep(o.durationS * 1000);
+    await Promise.all(procs.map((p) => p.call({ type: "stop" })));
+    phase = "draining";
+    await sleep(1000);
+    const after = await progress(true);
+    const seconds = (performance.now() - t0) / 1000;
+    const sent = after.videoSent + after.audioSent - (before.videoSent + before.audioSent);
+    const expected = sent * (o.members - 1);
+    const received = after.received - before.received;
+    const delivered = expected === 0 ? 1 : received / expected;
+    console.log(
+      `\n${table(
+        ["figure", "value"],
+        [
+          ["members", `${total} (${o.rooms} rooms x ${o.members}, ${publishers} publishing per room)`],
+          [
+            "listener connections connected / receiving",
+            `${after.connectedPcs} / ${after.receivingPcs} of ${streams}`,
+          ],
+          ["RTP packets sent by publishers", String(sent)],
+          ["RTP packets received / expected", `${received} / ${expected} (${fmt(delivered * 100, 2)} %)`],
+          ["received packets/s", fmt(received / seconds)],
+          ["load generator CPU", `${fmt(after.cpuUs / 1e6, 1)} s`],
+        ],
+      )}`,
+    );
+    const ok = after.receivingPcs >= streams && delivered >= 0.99;
+    console.log(
+      `SUMMARY load --media: ${after.receivingPcs}/${streams} streams received, ${fmt(received / seconds)} packets/s, delivered ${fmt(delivered * 100, 2)} %: ${ok ? "OK" : "FAILURES"}`,
+    );
+    if (o.json) {
+      console.log(
+        JSON.stringify({ url: o.url, members: total, streams, sent, received, expected, delivered }),
+      );
+    }
+    if (!ok) failed = "loss";
+  } catch (err) {
+    failed = (err as Error).message;
+    console.error(`\nload --media: ${failed}`);
+  } finally {
+    clearInterval(ticker);
+    await Promise.all(procs.map((p) => p.close()));
+  }
+  process.exit(failed ? 1 : 0);
 }
 
 main().catch((err: unknown) => {

@@ -52,7 +52,11 @@ for (const file of files) {
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const self = new Map<number, number>();
   const deltas = p.timeDeltas ?? [];
-  (p.samples ?? []).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0)));
+  const samples = p.samples ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples[i] as number;
+    self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0));
+  }
   const byFn = new Map<string, number>();
   const byArea = new Map<string, number>();
   let total = 0;

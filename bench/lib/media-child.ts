@@ -28,6 +28,8 @@ export interface MemberSpec {
   roomId: string;
   userId: string;
   publish: boolean;
+  /** Bearer for the join; the userId itself when absent (a server in development mode). */
+  bearer?: string;
 }
 
 export type MediaRequest =
@@ -212,7 +214,7 @@ async function joinMember(url: string, spec: MemberSpec, bitrate: number): Promi
     }
   };
 
-  await client.join(spec.roomId, spec.userId);
+  await client.join(spec.roomId, spec.bearer ?? spec.userId);
   if (!spec.publish) return;
   const pc = peerConnection();
   publisher = pc;

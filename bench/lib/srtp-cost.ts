@@ -50,7 +50,7 @@ export function srtpProtectCostUs(payloadSizes: readonly number[], packets = 20_
   };
 
   const measure = (fn: (seq: number, p: Buffer) => void) => {
-    for (let i = 0; i < 2000; i++) fn(i, payloads[i % payloads.length] as Buffer); // warm-up
+    for (let i = 0; i < Math.min(2000, packets); i++) fn(i, payloads[i % payloads.length] as Buffer); // warm-up
     const c0 = process.cpuUsage();
     for (let i = 0; i < packets; i++) fn(i & 0xffff, payloads[i % payloads.length] as Buffer);
     const c = process.cpuUsage(c0);

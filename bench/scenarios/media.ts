@@ -25,6 +25,8 @@ export interface FanoutOptions {
   rounds: number;
   durationMs: number;
   bitrate: number;
+  /** Packets per SRTP baseline measurement (default 20,000). */
+  srtpPackets?: number;
   /** Listener peers per client process (default 25). */
   perProcess?: number;
   cpuProfDir?: string;
@@ -196,13 +198,13 @@ async function connectBare(bare: MediaProc, listenerProcs: MediaProc[], count: n
   await bare.call({ type: "bareConnect", answers }, 300_000);
 }
 
-function srtpBaseline(bitrate: number): SrtpCost {
+function srtpBaseline(bitrate: number, packets: number): SrtpCost {
   const shape = streamShape(bitrate);
   // The packet mix of one second of the stream: video packets and audio packets by their rates.
   const sizes: number[] = [];
   for (let f = 0; f < 30; f++) sizes.push(...shape.videoPacketSizes);
   for (let a = 0; a < shape.audioPps; a++) sizes.push(80);
-  const costs = range(3).map(() => srtpProtectCostUs(sizes));
+  const costs = range(3).map(() => srtpProtectCostUs(sizes, packets));
   const med = (f: (c: SrtpCost) => number) => spread(costs.map(f)).median;
   return {
     cm: med((c) => c.cm),
@@ -227,7 +229,7 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
   log(
     `\n## 3. Media fan-out: 1 publisher, VP8 ${shape.videoPacketSizes.length} packets/frame x 30 fps + Opus 50/s (${ppsPerListener} packets/s, ~${fmt(o.bitrate / 1e6, 2)} Mbit/s), L = ${o.listeners.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows`,
   );
-  const srtp = srtpBaseline(o.bitrate);
+  const srtp = srtpBaseline(o.bitrate, o.srtpPackets ?? 20_000);
   log(
     `baseline (b): node:crypto SRTP protect of the same packet mix, new cipher per packet: AES-GCM (what werift peers negotiate) ${fmt(srtp.gcm)} us/packet, AES-CM+HMAC-SHA1-80 ${fmt(srtp.cm)} us; with keys reused as KeyObjects: GCM ${fmt(srtp.gcmKeyObject)} us, CM ${fmt(srtp.cmKeyObject)} us`,
   );
@@ -243,10 +245,9 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
     });
     const procs: MediaProc[] = [];
     try {
-      const pub = await MediaProc.spawn();
-      const bare = await MediaProc.spawn();
-      const lps = await Promise.all(range(Math.ceil(L / perProcess)).map(() => MediaProc.spawn()));
-      procs.push(pub, bare, ...lps);
+      const spawned = await Promise.all(range(2 + Math.ceil(L / perProcess)).map(() => MediaProc.spawn()));
+      procs.push(...spawned);
+      const [pub, bare, ...lps] = spawned as [MediaProc, MediaProc, ...MediaProc[]];
       await pub.join(server.url, [{ roomId: "fanout", userId: "publisher", publish: true }], o.bitrate);
       await Promise.all(
         lps.map((p, k) => {
@@ -407,9 +408,9 @@ export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
     const procs: MediaProc[] = [];
     try {
       const nProcs = Math.min(4, Math.max(1, Math.ceil(R / 3)));
-      const mps = await Promise.all(range(nProcs).map(() => MediaProc.spawn()));
-      const bare = await MediaProc.spawn();
-      procs.push(...mps, bare);
+      const spawned = await Promise.all(range(nProcs + 1).map(() => MediaProc.spawn()));
+      procs.push(...spawned);
+      const [bare, ...mps] = spawned as [MediaProc, ...MediaProc[]];
       await Promise.all(
         mps.map((p, k) => {
           const members: MemberSpec[] = range(R)

@@ -61,6 +61,7 @@ test("bench scenarios 3 and 4 (media fan-out, rooms) forward packets and measure
     bitrate: 300_000,
     idleMs: 200,
     settleMs: 200,
+    srtpPackets: 500,
     log: quiet,
   });
   const point = f.points[0];
@@ -78,4 +79,62 @@ test("bench scenarios 3 and 4 (media fan-out, rooms) forward packets and measure
     log: quiet,
   });
   assert.ok((rooms[0]?.server[0]?.received ?? 0) > 0, "members received each other's media");
+});
+
+async function runLoad(args: string[]): Promise<{ code: number | null; out: string }> {
+  const { spawn } = await import("node:child_process");
+  const script = fileURLToPath(new URL("../../bench/load.ts", import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  child.stderr.on("data", (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  return { code, out };
+}
+
+test("npm run load drives a running server with JWTs and reports a summary", async () => {
+  const { startTestServer } = await import("../helpers/server.ts");
+  const server = await startTestServer({ JWT_SECRET: "bench-smoke-secret" });
+  try {
+    const r = await runLoad([
+      ...["--url", server.url, "--rooms", "2", "--members", "3", "--duration", "1", "--rate", "5"],
+      ...["--jwt-secret", "bench-smoke-secret", "--json"],
+    ]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /SUMMARY load: 6\/6 joined/);
+    const wrong = await runLoad(["--url", server.url, "--rooms", "1", "--members", "2", "--duration", "0"]);
+    assert.equal(wrong.code, 1, "development-mode bearers against a JWT server fail the run");
+  } finally {
+    await server.close();
+  }
+});
+
+test("npm run load --media publishes and receives through an MCU server", {
+  skip: mediaPlane ? false : "no media plane in this checkout",
+  timeout: 120_000,
+}, async () => {
+  const { startTestServer } = await import("../helpers/server.ts");
+  const { newWeriftMediaPlane } = await import("../../src/media/werift-media-plane.ts");
+  const { loadMediaConfig } = await import("../../src/config/media-config.ts");
+  const { newSilentLogger } = await import("../../src/lib/logger.ts");
+  const { newMetrics } = await import("../../src/metrics/metrics.ts");
+  const media = newWeriftMediaPlane(loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1" }), {
+    log: newSilentLogger(),
+    metrics: newMetrics({ processMetrics: false }),
+  });
+  const server = await startTestServer({ ROOM_MODE: "mcu" }, { media });
+  try {
+    const r = await runLoad([
+      ...["--url", server.url, "--media", "--rooms", "1", "--members", "2", "--duration", "1"],
+      ...["--bitrate", "200000"],
+    ]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /SUMMARY load --media: 2\/2 streams received/);
+  } finally {
+    await server.close();
+  }
 });
