@@ -1,5 +1,6 @@
 import type { RTCPeerConnection } from "werift";
 import type { MediaConfig } from "../config/media-config.ts";
+import { ErrorCode, ProtocolError } from "../lib/errors.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { IceCandidate, SessionDescription } from "./media-port.ts";
 import { announceAddresses } from "./peer-factory.ts";
@@ -70,13 +71,20 @@ export class PeerLink {
     };
   }
 
+  /** Applies a client candidate; one werift cannot use is the client's error (1320), not ours. */
   async addCandidate(candidate: IceCandidate): Promise<void> {
-    await this.pc.addIceCandidate({
-      candidate: candidate.candidate,
-      sdpMid: candidate.sdpMid ?? null,
-      sdpMLineIndex: candidate.sdpMLineIndex ?? null,
-      usernameFragment: candidate.usernameFragment ?? null,
-    });
+    try {
+      await this.pc.addIceCandidate({
+        candidate: candidate.candidate,
+        sdpMid: candidate.sdpMid ?? null,
+        sdpMLineIndex: candidate.sdpMLineIndex ?? null,
+        usernameFragment: candidate.usernameFragment ?? null,
+      });
+    } catch (err) {
+      throw new ProtocolError(ErrorCode.invalidSdp, `candidate rejected: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
 
   close(): Promise<void> {

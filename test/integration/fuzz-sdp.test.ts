@@ -110,12 +110,7 @@ const MCU_OK_ERRORS = new Set([1282, 1298, 1320, 1330]);
 
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === "UDPWrap").length;
 
-test("MCU: fuzzed offers, answers and candidates give success or 1320/1330/1298/1282, never 1280 or a crash", {
-  // Known media-plane bug (reported): werift's addIceCandidate errors ("Media section for sdpMid
-  // was not found", "Failed to parse ICE candidate", ...) escape PeerLink.addCandidate as 1280.
-  // Remove this todo once src/media maps them to 1320.
-  todo: "media plane: candidate errors answered 1280",
-}, async (t) => {
+test("MCU: fuzzed offers, answers and candidates give success or 1320/1330/1298/1282, never 1280 or a crash", async (t) => {
   const udpBefore = udpSockets();
   const media = await mediaPlane();
   if (typeof media === "string") {
