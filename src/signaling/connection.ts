@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { RawData, WebSocket } from "ws";
 import type { Config } from "../config/config.ts";
 import type { ConnectionContext } from "../lib/context.ts";
@@ -17,6 +18,8 @@ export interface ConnectionHandlers {
 
 export interface ConnectionOptions {
   ws: WebSocket;
+  /** The TCP (or TLS) stream under `ws`: corked within one event-loop turn so replies and events share a write. */
+  socket: Duplex;
   ctx: ConnectionContext;
   limits: Config["socket"];
   metrics: Metrics;
@@ -34,6 +37,11 @@ export class Connection implements MemberLink {
   private strikes = 0;
   private reason: CloseReason | undefined;
   private chain: Promise<void> = Promise.resolve();
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.o.socket.uncork();
+  };
 
   constructor(o: ConnectionOptions) {
     this.o = o;
@@ -62,6 +70,11 @@ export class Connection implements MemberLink {
       this.ctx.log.warn({ bufferedAmount: this.ws.bufferedAmount }, "client does not read: closing");
       this.close("slow-consumer");
       return;
+    }
+    if (!this.corked) {
+      this.corked = true;
+      this.o.socket.cork();
+      process.nextTick(this.uncork);
     }
     this.ws.send(JSON.stringify(message));
     this.o.metrics.messagesOut.inc();
