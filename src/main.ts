@@ -7,6 +7,7 @@ import { loadProfilingConfig, type ProfilingConfig } from "./http/profiling.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { newLogger } from "./lib/logger.ts";
 import { newWeriftMediaPlane } from "./media/werift-media-plane.ts";
+import { newWorkerMediaPlane } from "./media/worker/worker-media-plane.ts";
 import { newMetrics } from "./metrics/metrics.ts";
 import { startServer } from "./server.ts";
 
@@ -37,7 +38,11 @@ async function main(): Promise<void> {
       "DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.",
     );
   }
-  const media = mediaConfig ? newWeriftMediaPlane(mediaConfig, { log, metrics }) : undefined;
+  const media = !mediaConfig
+    ? undefined
+    : mediaConfig.workers > 0
+      ? newWorkerMediaPlane(mediaConfig, { log, metrics }, { workers: mediaConfig.workers })
+      : newWeriftMediaPlane(mediaConfig, { log, metrics });
   const server = await startServer({
     config,
     log,

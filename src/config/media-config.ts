@@ -30,6 +30,8 @@ export interface MediaConfig {
   readonly bitrateIntervalMs: number;
   /** Largest SDP accepted from a client, in bytes. */
   readonly maxSdpBytes: number;
+  /** Media worker threads (rooms spread over them); 0: the media plane runs in the main thread. */
+  readonly workers: number;
 }
 
 const ipv4 = optionalString.refine((v) => v === undefined || isIPv4(v), "must be an IPv4 address");
@@ -70,6 +72,7 @@ const envSchema = z.object({
   KEYFRAME_MIN_INTERVAL_MS: int(500, 0, 60_000),
   MEDIA_BITRATE_INTERVAL_MS: int(1000, 100, 60_000),
   MEDIA_MAX_SDP_BYTES: int(64 * 1024, 1024, 1024 * 1024),
+  MEDIA_WORKERS: int(0, 0, 256),
 });
 
 export type MediaEnv = z.input<typeof envSchema>;
@@ -106,5 +109,6 @@ export function loadMediaConfig(env: Record<string, string | undefined> = proces
     keyframeMinIntervalMs: e.KEYFRAME_MIN_INTERVAL_MS,
     bitrateIntervalMs: e.MEDIA_BITRATE_INTERVAL_MS,
     maxSdpBytes: e.MEDIA_MAX_SDP_BYTES,
+    workers: e.MEDIA_WORKERS,
   });
 }

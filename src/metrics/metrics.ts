@@ -151,6 +151,11 @@ export function newMetrics(options: { processMetrics?: boolean } = {}) {
       labelNames: ["source"],
       registers: r,
     }),
+    mediaWorkerRestarts: new Counter({
+      name: "webrtcsignaling_media_worker_restarts_total",
+      help: "Media worker threads that exited unexpectedly and were restarted",
+      registers: r,
+    }),
     udpGarbage: new Counter({
       name: "webrtcsignaling_media_udp_dropped_total",
       help: "Unparseable or unexpected UDP datagrams dropped",

@@ -8,6 +8,7 @@ import type { DomainEvent } from "../../src/events/event-types.ts";
 import { newLogger, newSilentLogger } from "../../src/lib/logger.ts";
 import type { MediaPort } from "../../src/media/media-port.ts";
 import { newWeriftMediaPlane } from "../../src/media/werift-media-plane.ts";
+import { newWorkerMediaPlane } from "../../src/media/worker/worker-media-plane.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 
@@ -47,11 +48,17 @@ export async function startTestServer(
   const events =
     extra.events ?? (eventsConfig.rabbitmq ? createEventSink(eventsConfig, { log, metrics }) : recording);
   // An MCU server gets the real werift media plane, announcing and binding 127.0.0.1 only.
+  const mediaConfig =
+    !extra.media && config.rooms.mode === "mcu"
+      ? loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", ...env })
+      : undefined;
   const media =
     extra.media ??
-    (config.rooms.mode === "mcu"
-      ? newWeriftMediaPlane(loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", ...env }), { log, metrics })
-      : undefined);
+    (!mediaConfig
+      ? undefined
+      : mediaConfig.workers > 0
+        ? newWorkerMediaPlane(mediaConfig, { log, metrics }, { workers: mediaConfig.workers })
+        : newWeriftMediaPlane(mediaConfig, { log, metrics }));
   const server = await startServer({
     config,
     log,

@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { loadMediaConfig } from "../../src/config/media-config.ts";
+import { newSilentLogger } from "../../src/lib/logger.ts";
+import type { MediaEvent } from "../../src/media/media-port.ts";
+import { newWorkerMediaPlane, type WorkerMediaPlane } from "../../src/media/worker/worker-media-plane.ts";
+import { type Metrics, newMetrics } from "../../src/metrics/metrics.ts";
+import { parsePrometheusText } from "../helpers/prometheus-text.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { shuttle, TestListener, TestMember, TestPublisher, waitFor } from "../helpers/werift-peers.ts";
+import { counterValue, udpSockets } from "../helpers/werift-room.ts";
+import { TestClient, type WireMessage } from "../helpers/ws-client.ts";
+
+/** OS threads of this process named after a media worker (Node names a worker's thread after its `name`). */
+function mediaThreads(): number {
+  return readdirSync("/proc/self/task").filter((t) => {
+    try {
+      return readFileSync(`/proc/self/task/${t}/comm`, "utf8").startsWith("media-");
+    } catch {
+      return false; // the thread ended while we looked
+    }
+  }).length;
+}
+
+/** The media plane in MEDIA_WORKERS=2 worker threads, driven with werift peers through MediaPort. */
+describe("media plane in worker threads", () => {
+  let plane: WorkerMediaPlane;
+  let metrics: Metrics;
+  const members = new Map<string, TestMember>();
+  const events: MediaEvent[] = [];
+  const udpBefore = udpSockets();
+
+  const join = (roomId: string, socketId: string): TestMember => {
+    const m = new TestMember(roomId, socketId);
+    members.set(socketId, m);
+    plane.addMember({ roomId, socketId, userId: `user-${socketId}` });
+    return m;
+  };
+  const publish = async (socketId: string): Promise<TestPublisher> => {
+    const m = members.get(socketId)!;
+    const previous = m.publisher;
+    const p = new TestPublisher();
+    m.publisher = p;
+    await plane.signal(m.roomId, socketId, "publisher", await p.offer());
+    await previous?.close();
+    p.start();
+    return p;
+  };
+  /** Waits until `memberId` receives video and audio from `publisherId` on its latest listener connection. */
+  const receiving = async (memberId: string, publisherId: string, since?: TestListener) => {
+    const m = members.get(memberId)!;
+    await waitFor(
+      `${memberId} receiving ${publisherId}`,
+      () => {
+        const l = m.listeners.get(publisherId);
+        return !!l && l !== since && l.video.length >= 10 && l.audio.length >= 10;
+      },
+      10_000,
+    );
+    return m.listeners.get(publisherId)!;
+  };
+
+  before(() => {
+    metrics = newMetrics({ processMetrics: false });
+    plane = newWorkerMediaPlane(
+      loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", KEYFRAME_MIN_INTERVAL_MS: "100" }),
+      { log: newSilentLogger(), metrics },
+      { workers: 2 },
+    );
+    shuttle(plane, members);
+    plane.onEvent((e) => events.push(e));
+  });
+
+  after(async () => {
+    await Promise.all([...members.values()].map((m) => m.close()));
+    await plane.close();
+  });
+
+  it("forwards media in two rooms that land on different workers; /metrics has the workers' counters", async () => {
+    join("w-room-a", "a-pub");
+    join("w-room-a", "a-lis");
+    join("w-room-b", "b-pub");
+    join("w-room-b", "b-lis");
+    assert.notEqual(plane.workerOf("w-room-a"), plane.workerOf("w-room-b"));
+    await Promise.all([publish("a-pub"), publish("b-pub")]);
+    await Promise.all([receiving("a-lis", "a-pub"), receiving("b-lis", "b-pub")]);
+    assert.equal(mediaThreads(), 2, "one OS thread per media worker");
+    const stats = await plane.stats();
+    assert.deepEqual(stats, { rooms: 2, members: 4, publishers: 2, listeners: 2, workers: 2 });
+    assert.ok((await counterValue(metrics, "rtpPacketsOut", { kind: "video" })) >= 20);
+    const text = await metrics.registry.metrics();
+    const forwarded = parsePrometheusText(text).samples.filter(
+      (s) => s.name === "webrtcsignaling_media_forwarded_streams",
+    );
+    assert.equal(
+      forwarded.reduce((n, s) => n + s.value, 0),
+      2,
+      text,
+    );
+  });
+
+  it("keeps ProtocolError codes across the boundary", async () => {
+    const bad = { type: "offer" as const, sdp: "garbage" };
+    await assert.rejects(plane.signal("w-room-a", "a-lis", "publisher", bad), {
+      name: "ProtocolError",
+      code: 1320,
+    });
+    const answer = { type: "answer" as const, sdp: "v=0" };
+    await assert.rejects(plane.signal("w-room-a", "a-lis", "b-pub", answer), { code: 1298 });
+    await assert.rejects(plane.signal("no-such-room", "x", "publisher", bad), { code: 1297 });
+  });
+
+  it("restarts a crashed worker: pending calls fail with 1328, its rooms hear of it and can re-publish", async () => {
+    const index = plane.workerOf("w-room-a")!;
+    const old = plane.workers()[index]!;
+    const oldThread = old.threadId;
+    const extra = new TestPublisher();
+    const pending = plane.signal("w-room-a", "a-lis", "publisher", await extra.offer());
+    old.postMessage({ t: "crash" });
+    await assert.rejects(pending, { code: 1328 });
+    await extra.close();
+    await waitFor("new worker", () => (plane.workers()[index]?.threadId ?? oldThread) !== oldThread, 5000);
+    assert.equal(await counterValue(metrics, "mediaWorkerRestarts" as "plis"), 1);
+    assert.ok(
+      events.some(
+        (e) => e.type === "freeze" && e.roomId === "w-room-a" && e.publisher === "a-pub" && e.frozen,
+      ),
+      "the room's members are told that the publisher froze",
+    );
+    // The other worker's room did not notice.
+    const bBefore = members.get("b-lis")!.listeners.get("b-pub")!.video.length;
+    await waitFor(
+      "room b still flowing",
+      () => members.get("b-lis")!.listeners.get("b-pub")!.video.length > bBefore + 5,
+    );
+    // The members were added again to the new worker: a re-publish works without re-joining.
+    const stale = members.get("a-lis")!.listeners.get("a-pub");
+    await publish("a-pub");
+    await receiving("a-lis", "a-pub", stale);
+  });
+
+  it("close() stops every worker and leaves no handle behind", async () => {
+    await Promise.all([...members.values()].map((m) => m.close()));
+    members.clear();
+    await plane.close();
+    assert.deepEqual(plane.workers(), [undefined, undefined]);
+    await assert.rejects(plane.signal("w-room-a", "a-pub", "publisher", { type: "offer", sdp: "" }), {
+      code: 1328,
+    });
+    assert.throws(() => plane.addMember({ roomId: "r", socketId: "s", userId: "u" }), { code: 1328 });
+    assert.equal(mediaThreads(), 0, "no media worker thread left");
+    assert.equal(udpSockets(), udpBefore, "no UDP socket left");
+    assert.deepEqual(await plane.stats(), { rooms: 0, members: 0, publishers: 0, listeners: 0, workers: 0 });
+  });
+});
+
+describe("MCU signaling with MEDIA_WORKERS=2", () => {
+  it("a publisher reaches another member through the WebSocket and a worker", async () => {
+    const server = await startTestServer({ ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1", MEDIA_WORKERS: "2" });
+    const closers: Array<() => unknown> = [];
+    try {
+      const connect = async (user: string) => {
+        const c = await TestClient.connect(server.url);
+        closers.push(() => c.close());
+        const r = await c.join("ws-worker-room", user);
+        return { c, id: String(r.d?.socketId) };
+      };
+      const fromOf = (m: WireMessage) => (m.d?.from as { socketId?: string } | undefined)?.socketId;
+      const alice = await connect("alice");
+      const bob = await connect("bob");
+      const publisher = new TestPublisher();
+      closers.push(() => publisher.close());
+      const reply = await alice.c.request(
+        "exchangeSdp",
+        { to: "publisher", sdp: await publisher.offer() },
+        10_000,
+      );
+      assert.deepEqual(reply, { a: "exchangeSdpR", s: true });
+      const answer = alice.c.received.find((m) => m.a === "eventExchangeSdp" && fromOf(m) === "publisher")!;
+      await publisher.pc.setRemoteDescription(answer.d?.sdp as { type: "answer"; sdp: string });
+      publisher.start();
+
+      const offer = await bob.c.next("eventExchangeSdp", (m) => fromOf(m) === alice.id, 10_000);
+      const listener = new TestListener();
+      closers.push(() => listener.pc.close());
+      const bobAnswer = await listener.answer(offer.d?.sdp as { type: "offer"; sdp: string });
+      assert.equal((await bob.c.request("exchangeSdp", { to: alice.id, sdp: bobAnswer }, 10_000)).s, true);
+      await bob.c.next("eventWebrtcUp", (m) => fromOf(m) === alice.id, 15_000);
+      await waitFor("media at bob", () => listener.video.length > 10 && listener.audio.length > 10, 10_000);
+      const bad = await alice.c.request("exchangeSdp", { to: "publisher", sdp: { type: "offer", sdp: "x" } });
+      assert.equal(bad.e, 1320);
+
+      const res = await fetch(`${server.httpUrl}/metrics`);
+      const sent = parsePrometheusText(await res.text()).samples.filter(
+        (s) => s.name === "webrtcsignaling_media_rtp_packets_sent_total",
+      );
+      assert.ok(sent.reduce((n, s) => n + s.value, 0) >= 20, JSON.stringify(sent));
+    } finally {
+      for (const close of closers.reverse()) await close();
+      await server.close();
+    }
+  });
+});
