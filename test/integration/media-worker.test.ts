@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { loadMediaConfig } from "../../src/config/media-config.ts";
-import { newSilentLogger } from "../../src/lib/logger.ts";
+import { newLogger } from "../../src/lib/logger.ts";
 import type { MediaEvent } from "../../src/media/media-port.ts";
 import { newWorkerMediaPlane, type WorkerMediaPlane } from "../../src/media/worker/worker-media-plane.ts";
 import { type Metrics, newMetrics } from "../../src/metrics/metrics.ts";
@@ -30,6 +31,7 @@ describe("media plane in worker threads", () => {
   const members = new Map<string, TestMember>();
   const events: MediaEvent[] = [];
   const udpBefore = udpSockets();
+  const logLines: Array<Record<string, unknown>> = [];
 
   const join = (roomId: string, socketId: string): TestMember => {
     const m = new TestMember(roomId, socketId);
@@ -63,9 +65,13 @@ describe("media plane in worker threads", () => {
 
   before(() => {
     metrics = newMetrics({ processMetrics: false });
+    const destination = new PassThrough();
+    destination.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) if (line) logLines.push(JSON.parse(line));
+    });
     plane = newWorkerMediaPlane(
       loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", KEYFRAME_MIN_INTERVAL_MS: "100" }),
-      { log: newSilentLogger(), metrics },
+      { log: newLogger({ level: "info", pretty: false, destination }), metrics },
       { workers: 2 },
     );
     shuttle(plane, members);
@@ -86,6 +92,12 @@ describe("media plane in worker threads", () => {
     await Promise.all([publish("a-pub"), publish("b-pub")]);
     await Promise.all([receiving("a-lis", "a-pub"), receiving("b-lis", "b-pub")]);
     assert.equal(mediaThreads(), 2, "one OS thread per media worker");
+    // The workers' own records reach the parent's logger, marked with the worker's index.
+    const started = logLines.filter((l) => l.msg === "media worker started");
+    assert.deepEqual(started.map((l) => [l.level, l.component, l.mediaWorker]).sort(), [
+      [30, "media", 0],
+      [30, "media", 1],
+    ]);
     const stats = await plane.stats();
     assert.deepEqual(stats, { rooms: 2, members: 4, publishers: 2, listeners: 2, workers: 2 });
     assert.ok((await counterValue(metrics, "rtpPacketsOut", { kind: "video" })) >= 20);
@@ -122,6 +134,9 @@ describe("media plane in worker threads", () => {
     await extra.close();
     await waitFor("new worker", () => (plane.workers()[index]?.threadId ?? oldThread) !== oldThread, 5000);
     assert.equal(await counterValue(metrics, "mediaWorkerRestarts" as "plis"), 1);
+    assert.ok(
+      logLines.some((l) => l.msg === "media worker crashed" && l.level === 50 && l.mediaWorker === index),
+    );
     assert.ok(
       events.some(
         (e) => e.type === "freeze" && e.roomId === "w-room-a" && e.publisher === "a-pub" && e.frozen,

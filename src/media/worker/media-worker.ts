@@ -2,7 +2,7 @@
  * Entry point of one media worker thread: a werift media plane with its own logger (records are
  * forwarded to the parent's logger) and its own metrics registry (read by the parent on scrape).
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import { pino } from "pino";
 import { newMetrics } from "../../metrics/metrics.ts";
 import { newWeriftMediaPlane } from "../werift-media-plane.ts";
@@ -18,6 +18,7 @@ const log = pino({ level: init.logLevel, base: null }, { write: (line: string) =
 const metrics = newMetrics({ processMetrics: false });
 const plane = newWeriftMediaPlane(init.config, { log, metrics });
 plane.onEvent((event) => post({ t: "event", event }));
+log.info({ component: "media", threadId }, "media worker started");
 
 function answer(id: number, work: () => Promise<unknown>): void {
   let p: Promise<unknown>;
