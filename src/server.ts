@@ -56,6 +56,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     maxMembers: config.rooms.maxMembers,
     reconnectGraceMs: config.socket.reconnectGraceMs,
     reconnectQueueMax: config.socket.reconnectQueueMax,
+    reconnectBufferBytes: config.socket.reconnectBufferBytes,
     events,
     metrics,
     ...(media ? { media } : {}),

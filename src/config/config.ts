@@ -30,6 +30,7 @@ const envSchema = z.object({
   HEARTBEAT_TIMEOUT_MS: int(15000, 100),
   RECONNECT_GRACE_MS: int(30000, 0),
   RECONNECT_QUEUE_MAX: int(256, 1),
+  RECONNECT_BUFFER_BYTES: int(1024 * 1024, 1024),
   RATE_LIMIT_PER_SECOND: int(50, 1),
   RATE_LIMIT_BURST: int(200, 1),
   RATE_LIMIT_STRIKES: int(20, 1),
@@ -67,6 +68,7 @@ export interface Config {
     readonly heartbeatTimeoutMs: number;
     readonly reconnectGraceMs: number;
     readonly reconnectQueueMax: number;
+    readonly reconnectBufferBytes: number;
     readonly ratePerSecond: number;
     readonly rateBurst: number;
     readonly rateStrikes: number;
@@ -126,6 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
       reconnectGraceMs: e.RECONNECT_GRACE_MS,
       reconnectQueueMax: e.RECONNECT_QUEUE_MAX,
+      reconnectBufferBytes: e.RECONNECT_BUFFER_BYTES,
       ratePerSecond: e.RATE_LIMIT_PER_SECOND,
       rateBurst: e.RATE_LIMIT_BURST,
       rateStrikes: e.RATE_LIMIT_STRIKES,

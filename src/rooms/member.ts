@@ -1,9 +1,11 @@
 import type { ConnectionContext } from "../lib/context.ts";
 import type { ServerMessage } from "../signaling/protocol/replies.ts";
+import type { ReplayBuffer } from "./replay-buffer.ts";
 
 /** What a member needs from its current connection; rooms never see the WebSocket itself. */
 export interface MemberLink {
-  send(message: ServerMessage): void;
+  /** Writes one already serialised message. */
+  sendText(text: string): void;
   /** Ends the link without leaving the room (used when a reconnect replaces it). */
   replace(): void;
 }
@@ -27,13 +29,13 @@ export interface MemberOptions {
   camera: string;
   link: MemberLink;
   ctx: ConnectionContext;
-  queueMax: number;
-  onQueueDrop: () => void;
+  replay: ReplayBuffer;
 }
 
 /**
- * A room member. It outlives its connection during the reconnect grace: messages
- * sent meanwhile wait in a bounded queue and are replayed, in order, on reconnect.
+ * A room member. It outlives its connection during the reconnect grace; every event it is sent
+ * is numbered and kept in a bounded replay buffer, so a reconnect resumes exactly where the
+ * client stopped reading.
  */
 export class Member {
   readonly roomId: string;
@@ -44,9 +46,8 @@ export class Member {
   camera: string;
   readonly ctx: ConnectionContext;
   private link: MemberLink | undefined;
-  private readonly queue: ServerMessage[] = [];
-  private readonly queueMax: number;
-  private readonly onQueueDrop: () => void;
+  private readonly replay: ReplayBuffer;
+  private detachedAt = 0;
   private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(o: MemberOptions) {
@@ -58,44 +59,45 @@ export class Member {
     this.camera = o.camera;
     this.link = o.link;
     this.ctx = o.ctx;
-    this.queueMax = o.queueMax;
-    this.onQueueDrop = o.onQueueDrop;
+    this.replay = o.replay;
   }
 
   get connected(): boolean {
     return this.link !== undefined;
   }
 
-  get queued(): number {
-    return this.queue.length;
+  /** Number of the last event sent to this member. */
+  get lastSeq(): number {
+    return this.replay.lastSeq;
   }
 
   send(message: ServerMessage): void {
-    if (this.link) {
-      this.link.send(message);
-      return;
-    }
-    if (this.queue.length >= this.queueMax) {
-      this.queue.shift();
-      this.onQueueDrop();
-    }
-    this.queue.push(message);
+    const text = this.replay.push(JSON.stringify(message));
+    this.link?.sendText(text);
   }
 
   /** The connection dropped: keep the membership for `graceMs`, then call `expire`. */
   detach(graceMs: number, expire: () => void): void {
     this.link = undefined;
+    this.detachedAt = this.replay.lastSeq;
     this.clearGrace();
     this.graceTimer = setTimeout(expire, graceMs);
   }
 
-  /** A reconnect: the old link (if still open) is replaced, then the queue is replayed in order. */
-  attach(link: MemberLink): void {
+  /**
+   * A reconnect: the old link (if still open) is replaced, then the events after `lastSeq`
+   * (default: those sent since the drop was noticed) are replayed in order. Returns how many
+   * of them were no longer kept.
+   */
+  attach(link: MemberLink, lastSeq?: number): number {
     this.clearGrace();
     const old = this.link;
+    const from = lastSeq ?? (old ? this.replay.lastSeq : this.detachedAt);
     this.link = link;
     if (old && old !== link) old.replace();
-    for (const message of this.queue.splice(0)) link.send(message);
+    const { texts, missed } = this.replay.since(from);
+    for (const text of texts) link.sendText(text);
+    return missed;
   }
 
   isLinkedTo(link: MemberLink): boolean {
@@ -105,7 +107,7 @@ export class Member {
   close(): void {
     this.clearGrace();
     this.link = undefined;
-    this.queue.length = 0;
+    this.replay.clear();
   }
 
   private clearGrace(): void {

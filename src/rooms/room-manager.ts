@@ -8,6 +8,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { JoinData } from "../signaling/protocol/messages.ts";
 import { event } from "../signaling/protocol/replies.ts";
 import { Member, type MemberLink } from "./member.ts";
+import { ReplayBuffer } from "./replay-buffer.ts";
 import { Room, type RoomMode } from "./room.ts";
 import { type UserMediaConfiguration, userMediaConfiguration } from "./user-media-configuration.ts";
 
@@ -16,6 +17,7 @@ export interface RoomManagerOptions {
   maxMembers: number;
   reconnectGraceMs: number;
   reconnectQueueMax: number;
+  reconnectBufferBytes: number;
   events: EventSink;
   metrics: Metrics;
   /** The media plane, for rooms in MCU mode. */
@@ -82,8 +84,7 @@ export class RoomManager {
       camera: data.camera,
       link,
       ctx,
-      queueMax: this.o.reconnectQueueMax,
-      onQueueDrop: () => this.o.metrics.queuedDropped.inc(),
+      replay: new ReplayBuffer(this.o.reconnectQueueMax, this.o.reconnectBufferBytes),
     });
     room.add(member);
     this.members.set(member.socketId, member);
@@ -148,9 +149,13 @@ export class RoomManager {
     return member;
   }
 
-  /** Moves the member onto its new link and replays what was queued. */
-  resume(member: Member, link: MemberLink): void {
-    member.attach(link);
+  /** Moves the member onto its new link and replays what it has not seen (after `lastSeq` when given). */
+  resume(member: Member, link: MemberLink, lastSeq?: number): void {
+    const missed = member.attach(link, lastSeq);
+    if (missed > 0) {
+      this.o.metrics.queuedDropped.inc(missed);
+      member.ctx.log.warn({ missed }, "reconnect: events no longer kept could not be replayed");
+    }
   }
 
   leave(member: Member, reason: LeaveReason): void {

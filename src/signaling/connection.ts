@@ -65,6 +65,10 @@ export class Connection implements MemberLink {
   }
 
   send(message: ServerMessage): void {
+    this.sendText(JSON.stringify(message));
+  }
+
+  sendText(text: string): void {
     if (!this.open) return;
     if (this.ws.bufferedAmount > this.o.limits.sendBufferMaxBytes) {
       this.ctx.log.warn({ bufferedAmount: this.ws.bufferedAmount }, "client does not read: closing");
@@ -76,7 +80,7 @@ export class Connection implements MemberLink {
       this.o.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.ws.send(JSON.stringify(message));
+    this.ws.send(text);
     this.o.metrics.messagesOut.inc();
   }
 

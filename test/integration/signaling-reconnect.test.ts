@@ -90,3 +90,37 @@ test("a client that stops answering pings is closed after the heartbeat timeout"
   assert.equal(closed.code, 1006);
   assert.ok(Number((await server.metrics.heartbeatTimeouts.get()).values[0]?.value) >= 1);
 });
+
+test("events are numbered; reconnect with lastSeq replays what was written into a socket not yet known dead", async () => {
+  const alice = await connect();
+  const a = await alice.join("rc-seq", "alice");
+  const aliceId = String(a.d?.socketId);
+  const bob = await connect();
+  const b = await bob.join("rc-seq", "bob");
+  const seen = await alice.next("eventOrientationChange");
+  const lastRead = Number((seen as { n?: number }).n);
+  assert.ok(lastRead >= 1, "events carry n");
+  // These reach Alice's socket, but her app never reads them (a half-dead connection).
+  for (let i = 0; i < 3; i++) await bob.request("sendMessage", { to: aliceId, message: `lost-${i}` });
+  await waitFor("3 messages written", () => alice.all("eventMessage").length === 3);
+  alice.drop();
+  const again = await connect();
+  const r = await again.request("reconnect", { socketId: aliceId, bearer: "alice", lastSeq: lastRead });
+  assert.equal(r.s, true);
+  assert.equal(typeof r.d?.lastSeq, "number");
+  const replayed = await waitFor("replay after lastSeq", () => {
+    const got = again.all("eventMessage");
+    return got.length === 3 ? got : undefined;
+  });
+  assert.deepEqual(
+    replayed.map((m) => m.d?.message),
+    ["lost-0", "lost-1", "lost-2"],
+  );
+  const numbers = again.received.filter((m) => m.a !== "reconnectR").map((m) => (m as { n?: number }).n);
+  assert.deepEqual(
+    numbers,
+    [...numbers].sort((x, y) => Number(x) - Number(y)),
+  );
+  assert.ok(Number(numbers[0]) > lastRead);
+  assert.equal(b.s, true);
+});

@@ -23,8 +23,9 @@ export async function handleReconnect(
       socketId: member.socketId,
       roomId: room.id,
       roomSize: room.size,
+      lastSeq: member.lastSeq,
       sessions: room.sessions().filter((s) => s.socketId !== member.socketId),
     }),
   );
-  deps.rooms.resume(member, conn);
+  deps.rooms.resume(member, conn, msg.d.lastSeq);
 }

@@ -54,7 +54,12 @@ export const joinData = z.object({
 
 const schemas = {
   join: joinData,
-  reconnect: z.object({ socketId: z.string().min(1).max(64), bearer: z.string().min(1).max(8192) }),
+  reconnect: z.object({
+    socketId: z.string().min(1).max(64),
+    bearer: z.string().min(1).max(8192),
+    /** The `n` of the last event the client read; the server replays what followed. */
+    lastSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
   exchangeCandidate: z.object({ to: socketIdOrTarget, candidate }),
   exchangeSdp: z.object({ to: socketIdOrTarget, sdp }),
   orientationChange: z.object({ orientation, camera }),

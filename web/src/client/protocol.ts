@@ -105,7 +105,10 @@ export interface ServerEvents {
 
 export type ServerEventName = keyof ServerEvents;
 
-export type ServerEvent = { [K in ServerEventName]: { a: K; d: ServerEvents[K] } }[ServerEventName];
+/** `n` numbers the events sent to this member; `reconnect {lastSeq}` resumes after it. */
+export type ServerEvent = {
+  [K in ServerEventName]: { a: K; d: ServerEvents[K]; n?: number };
+}[ServerEventName];
 
 /** A reply to a request: `a` is the request's action plus "R". */
 export type Reply = { a: string; s: true; d?: unknown } | { a: string; s: false; e: number };

@@ -54,6 +54,8 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   readonly #rtc: RTCConfiguration;
   readonly #timeoutMs: number;
   readonly #reconnect: { enabled: boolean; minDelayMs: number; maxDelayMs: number; rejoin: boolean };
+  /** The last event number read: a reconnect resumes exactly after it. */
+  #lastSeq = 0;
   readonly #members = new Map<string, RemoteMember>();
   #channel: SignalingChannel | undefined;
   #state: ClientState = "idle";
@@ -205,6 +207,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
 
   #afterJoin(reply: JoinReply): void {
     this.#self = { socketId: reply.socketId, userId: reply.userId };
+    this.#lastSeq = 0;
     this.#setState("joined");
     this.emit("joined", reply);
     this.#emitUserMedia(reply.userMediaConfiguration);
@@ -250,6 +253,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   }
 
   #onEvent(message: ServerEvent): void {
+    if (typeof message.n === "number" && message.n > this.#lastSeq) this.#lastSeq = message.n;
     switch (message.a) {
       case "eventExchangeSdp": {
         const { from, sdp } = message.d;
@@ -398,7 +402,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
         if (!self) throw new Error("reconnect without a membership");
         const reply = await channel.request<ReconnectReply>(
           "reconnect",
-          { socketId: self.socketId, bearer: this.#bearer },
+          { socketId: self.socketId, bearer: this.#bearer, lastSeq: this.#lastSeq },
           this.#timeoutMs,
         );
         this.#resync(reply);
