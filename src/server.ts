@@ -57,6 +57,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     reconnectGraceMs: config.socket.reconnectGraceMs,
     reconnectQueueMax: config.socket.reconnectQueueMax,
     reconnectBufferBytes: config.socket.reconnectBufferBytes,
+    replayMaxAgeMs: config.socket.heartbeatTimeoutMs + config.socket.heartbeatIntervalMs,
     events,
     metrics,
     ...(media ? { media } : {}),

@@ -100,6 +100,14 @@ export class Member {
     return missed;
   }
 
+  /**
+   * While connected, events older than `maxAgeMs` are forgotten: had the socket died, the heartbeat
+   * would have noticed by then. After a drop nothing is forgotten by age until the grace ends.
+   */
+  prune(now: number, maxAgeMs: number): void {
+    if (this.link) this.replay.prune(now, maxAgeMs);
+  }
+
   isLinkedTo(link: MemberLink): boolean {
     return this.link === link;
   }

@@ -5,7 +5,7 @@
  * Bounded by count and bytes; what falls out is reported as `missed` on replay.
  */
 export class ReplayBuffer {
-  private readonly entries: Array<{ n: number; text: string }> = [];
+  private readonly entries: Array<{ n: number; text: string; at: number }> = [];
   private readonly maxMessages: number;
   private readonly maxBytes: number;
   private bytes = 0;
@@ -26,10 +26,10 @@ export class ReplayBuffer {
   }
 
   /** Numbers a serialised message object (`{...}`) and keeps it; returns the text to send. */
-  push(json: string): string {
+  push(json: string, now: number = performance.now()): string {
     const n = ++this.seq;
     const text = json.length > 2 ? `{"n":${n},${json.slice(1)}` : `{"n":${n}}`;
-    this.entries.push({ n, text });
+    this.entries.push({ n, text, at: now });
     this.bytes += text.length;
     while (
       this.entries.length > this.maxMessages ||
@@ -46,6 +46,14 @@ export class ReplayBuffer {
     const from = Math.max(0, Math.min(n, this.seq));
     const texts = this.entries.filter((e) => e.n > from).map((e) => e.text);
     return { texts, missed: this.seq - from - texts.length };
+  }
+
+  /** Forgets messages older than `maxAgeMs` (surely read, or the dead socket would have been noticed). */
+  prune(now: number, maxAgeMs: number): void {
+    while (this.entries.length > 0 && now - (this.entries[0]?.at ?? now) > maxAgeMs) {
+      const dropped = this.entries.shift();
+      if (dropped) this.bytes -= dropped.text.length;
+    }
   }
 
   clear(): void {

@@ -18,6 +18,8 @@ export interface RoomManagerOptions {
   reconnectGraceMs: number;
   reconnectQueueMax: number;
   reconnectBufferBytes: number;
+  /** How long a connected member's events stay replayable (heartbeat timeout + interval). */
+  replayMaxAgeMs: number;
   events: EventSink;
   metrics: Metrics;
   /** The media plane, for rooms in MCU mode. */
@@ -43,9 +45,13 @@ export class RoomManager {
   private readonly rooms = new Map<string, Room>();
   private readonly members = new Map<string, Member>();
   private readonly o: RoomManagerOptions;
+  private readonly pruner: NodeJS.Timeout;
 
   constructor(options: RoomManagerOptions) {
     this.o = options;
+    // Keeps idle members' replay buffers empty; one sweep for all members.
+    this.pruner = setInterval(() => this.pruneReplay(), Math.max(50, Math.floor(options.replayMaxAgeMs / 2)));
+    this.pruner.unref();
   }
 
   get media(): MediaPort | undefined {
@@ -201,6 +207,7 @@ export class RoomManager {
 
   /** Server shutdown: every member leaves (room.leave is still published), media closed by its owner. */
   close(): void {
+    clearInterval(this.pruner);
     for (const member of [...this.members.values()]) this.leave(member, "shutdown");
   }
 
@@ -208,6 +215,11 @@ export class RoomManager {
     const room = this.rooms.get(member.roomId);
     if (!room) throw new ProtocolError(ErrorCode.noSuchRoom, "member's room does not exist");
     return room;
+  }
+
+  private pruneReplay(): void {
+    const now = performance.now();
+    for (const member of this.members.values()) member.prune(now, this.o.replayMaxAgeMs);
   }
 
   private updateGauges(): void {

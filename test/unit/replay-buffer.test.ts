@@ -27,3 +27,12 @@ test("bounded by count and bytes; what fell out is reported as missed", () => {
   assert.ok(r.texts.length < 5 && r.texts.length >= 1);
   assert.equal(r.missed + r.texts.length, 5);
 });
+
+test("prune forgets what is older than the age bound, keeps the numbering", () => {
+  const b = new ReplayBuffer(100, 100_000);
+  b.push('{"a":1}', 0);
+  b.push('{"a":2}', 1000);
+  b.prune(1500, 1000);
+  assert.equal(b.size, 1);
+  assert.deepEqual(b.since(0), { texts: ['{"n":2,"a":2}'], missed: 1 });
+});
