@@ -128,8 +128,10 @@ describe("media plane in worker threads", () => {
     const old = plane.workers()[index]!;
     const oldThread = old.threadId;
     const extra = new TestPublisher();
-    const pending = plane.signal("w-room-a", "a-lis", "publisher", await extra.offer());
+    const offer = await extra.offer();
+    // The crash is handled first, so the call is still pending when the worker dies.
     old.postMessage({ t: "crash" });
+    const pending = plane.signal("w-room-a", "a-lis", "publisher", offer);
     await assert.rejects(pending, { code: 1328 });
     await extra.close();
     await waitFor("new worker", () => (plane.workers()[index]?.threadId ?? oldThread) !== oldThread, 5000);

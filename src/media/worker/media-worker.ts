@@ -65,9 +65,7 @@ port.on("message", (m: ToWorker) => {
       });
       return;
     case "crash":
-      setImmediate(() => {
-        throw new Error("media worker crash requested");
-      });
-      return;
+      // Uncaught: the worker dies here, before it handles any later message.
+      throw new Error("media worker crash requested");
   }
 });
