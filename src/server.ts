@@ -65,7 +65,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const router = new SignalRouter(rooms);
   const hub = new Hub(config.socket.heartbeatIntervalMs);
   const handlers = newDispatcher({ rooms, router, verifier: deps.verifier, events, metrics });
-  const unbridge = media ? bridgeMediaEvents(media, rooms, events, metrics) : () => {};
+  const unbridge = media ? bridgeMediaEvents(media, rooms, events) : () => {};
   const ticker = newRoomLiveTicker({
     intervalMs: deps.roomLiveIntervalMs ?? 0,
     sink: events,

@@ -1,16 +1,10 @@
 import type { EventSink } from "../events/event-sink.ts";
 import type { MediaEvent, MediaPort } from "../media/media-port.ts";
-import type { Metrics } from "../metrics/metrics.ts";
 import { event } from "../signaling/protocol/replies.ts";
 import type { RoomManager } from "./room-manager.ts";
 
 /** Turns media-plane events into protocol events for the members they name. Returns its disposer. */
-export function bridgeMediaEvents(
-  media: MediaPort,
-  rooms: RoomManager,
-  events: EventSink,
-  metrics: Metrics,
-): () => void {
+export function bridgeMediaEvents(media: MediaPort, rooms: RoomManager, events: EventSink): () => void {
   return media.onEvent((e: MediaEvent) => {
     if (e.type === "freeze") {
       const publisher = rooms.member(e.publisher);
@@ -21,7 +15,6 @@ export function bridgeMediaEvents(
         event(e.frozen ? "eventFreeze" : "eventUnfreeze", { from, durationMs: e.durationMs }),
         publisher.socketId,
       );
-      if (e.frozen) metrics.freezes.inc({ source: "server" });
       events.publish({
         key: "media.freeze",
         payload: { roomId: room.id, ...from, frozen: e.frozen, durationMs: e.durationMs },
