@@ -31,6 +31,8 @@ export type MediaEvent =
   | { type: "sdp"; roomId: string; to: string; from: MediaTarget; sdp: SessionDescription }
   | { type: "candidate"; roomId: string; to: string; from: MediaTarget; candidate: IceCandidate }
   | { type: "webrtcUp"; roomId: string; to: string; from: MediaTarget }
+  /** The server lost this connection (e.g. its media worker crashed): for "publisher", publish again. */
+  | { type: "webrtcDown"; roomId: string; to: string; from: MediaTarget }
   | { type: "freeze"; roomId: string; publisher: string; frozen: boolean; durationMs: number };
 
 export interface MediaPort {

@@ -30,6 +30,6 @@ export function bridgeMediaEvents(media: MediaPort, rooms: RoomManager, events: 
     if (e.type === "sdp") to.send(event("eventExchangeSdp", { from, sdp: e.sdp }));
     else if (e.type === "candidate")
       to.send(event("eventExchangeCandidate", { from, candidate: e.candidate }));
-    else to.send(event("eventWebrtcUp", { from }));
+    else to.send(event(e.type === "webrtcUp" ? "eventWebrtcUp" : "eventWebrtcDown", { from }));
   });
 }

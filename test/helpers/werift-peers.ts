@@ -214,6 +214,8 @@ export class TestMember {
   publisher: TestPublisher | undefined;
   readonly listeners = new Map<string, TestListener>();
   readonly ups = new Set<string>();
+  /** Connections the server said it lost (webrtcDown), in order. */
+  readonly downs: string[] = [];
   readonly offersFrom: string[] = [];
   readonly errors: unknown[] = [];
 
@@ -253,6 +255,11 @@ async function handle(
 ): Promise<void> {
   if (event.type === "webrtcUp") {
     member.ups.add(event.from);
+    return;
+  }
+  if (event.type === "webrtcDown") {
+    member.ups.delete(event.from);
+    member.downs.push(event.from);
     return;
   }
   if (event.from === "publisher") {

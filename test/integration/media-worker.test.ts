@@ -145,6 +145,13 @@ describe("media plane in worker threads", () => {
       ),
       "the room's members are told that the publisher froze",
     );
+    assert.ok(
+      events.some(
+        (e) =>
+          e.type === "webrtcDown" && e.roomId === "w-room-a" && e.to === "a-pub" && e.from === "publisher",
+      ),
+      "the publisher is told its connection is gone, so it publishes again",
+    );
     // The other worker's room did not notice.
     const bBefore = members.get("b-lis")!.listeners.get("b-pub")!.video.length;
     await waitFor(

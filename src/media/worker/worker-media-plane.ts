@@ -173,6 +173,7 @@ export function newWorkerMediaPlane(
       for (const member of room.members.values()) post(slot, { t: "addMember", member });
       for (const publisher of room.publishers) {
         hub.emit({ type: "freeze", roomId, publisher, frozen: true, durationMs: 0 });
+        hub.emit({ type: "webrtcDown", roomId, to: publisher, from: "publisher" });
       }
       room.publishers.clear();
     }

@@ -95,6 +95,8 @@ export interface ServerEvents {
   eventExchangeSdp: { from: MemberRef; sdp: SdpInit };
   eventExchangeCandidate: { from: MemberRef; candidate: CandidateInit };
   eventWebrtcUp: { from: MemberRef };
+  /** The server lost that connection (its media worker restarted): the publisher publishes again. */
+  eventWebrtcDown: { from: MemberRef };
   eventLeave: { roomId: string; roomSize: number; socketId: string; userId: string };
   eventUserMediaConfiguration: UserMediaConfiguration;
   eventOrientationChange: { from: MemberRef; platform: string; orientation: number; camera: string };

@@ -155,11 +155,27 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
         if (this.#publisher !== publisher) return;
         if (state !== "connected") this.#publishUp = false;
         this.emit("publishState", { state, up: this.#publishUp });
+        if (state === "failed") void this.#republish(publisher);
       },
     });
     this.#publisher = publisher;
     this.#publishUp = false;
     await publisher.negotiate(this.#timeoutMs);
+  }
+
+  /**
+   * The publishing connection failed (network change, or the server lost its media session):
+   * publish the same stream again on a new connection; listeners keep their streams.
+   */
+  async #republish(failed: PublisherConnection): Promise<void> {
+    if (this.#publisher !== failed || this.#state !== "joined") return;
+    failed.close();
+    this.#publisher = undefined;
+    try {
+      await this.publish(failed.stream);
+    } catch (err) {
+      this.emit("error", err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** Offers again on the publishing connection (after changing capture settings, for instance). */
@@ -278,6 +294,11 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
         if (!m) return;
         m.up = true;
         this.emit("remoteState", m.info());
+        return;
+      }
+      case "eventWebrtcDown": {
+        const { from } = message.d;
+        if (from.socketId === PUBLISHER && this.#publisher) void this.#republish(this.#publisher);
         return;
       }
       case "eventLeave": {
