@@ -2,7 +2,9 @@
  * Network impairment: the server (ROOM_MODE=mcu) runs in one network namespace, a werift client
  * (two members: a publisher and a subscriber, test/impairment/client-peer.ts) in another, joined by
  * a veth pair; tc netem degrades the link. Each scenario asserts what a user sees and prints the
- * figures. Skipped, with the reason, where namespaces cannot be created (never reported as passed).
+ * figures. Skipped, with the reason, where namespaces cannot be created (never reported as passed);
+ * media-impairment.test.ts and signaling-impairment.test.ts run the same scenarios through
+ * userspace relays on any machine.
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
@@ -12,7 +14,12 @@ import { fileURLToPath } from "node:url";
 import { createNetPair, type NetPair, netnsUnavailable } from "../helpers/netns.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
-const unavailable = netnsUnavailable();
+const netns = netnsUnavailable();
+/** The skip reason, pointing at the userspace suites that cover these scenarios everywhere. */
+const unavailable =
+  netns === undefined
+    ? undefined
+    : `${netns}; the same scenarios run without root through userspace relays in media-impairment.test.ts (UDP media path) and signaling-impairment.test.ts (WebSocket)`;
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PORT = 8555;
 const GRACE_MS = 30_000;

@@ -2,7 +2,8 @@
  * Signaling under a bad network, with a userspace impairment relay (runs anywhere, no root):
  * 2 s one-way delay, 100 ms jitter, and a WebSocket cut followed by `reconnect` within the grace,
  * also when the server only learns of the cut from its heartbeat. Asserts what the user sees and
- * prints the figures. The media-path scenarios are in impairment.test.ts (namespaces + netem).
+ * prints the figures. The media-path scenarios are in media-impairment.test.ts (userspace UDP relay)
+ * and impairment.test.ts (namespaces + netem, where the kernel has it).
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
