@@ -7,6 +7,8 @@ export interface HistoryEntry<P> {
   readonly seq: number;
   readonly sentAtMs: number;
   readonly packet: P;
+  /** When it was last sent again for a NACK (receivers repeat NACKs; one resend per interval). */
+  resentAtMs?: number;
 }
 
 export class PacketHistory<P> {
@@ -30,6 +32,19 @@ export class PacketHistory<P> {
   get(seq: number, nowMs: number): P | undefined {
     const entry = this.#ring[seq % this.#ring.length];
     if (!entry || entry.seq !== seq || nowMs - entry.sentAtMs > this.#maxAgeMs) return undefined;
+    return entry.packet;
+  }
+
+  /**
+   * The packet to resend for a NACK, or why not: "miss" (gone from the history) or "suppressed"
+   * (already resent within `minIntervalMs`: werift receivers NACK every 5 ms up to 10 times,
+   * and answering each would multiply the loss repair traffic).
+   */
+  takeForResend(seq: number, nowMs: number, minIntervalMs: number): P | "miss" | "suppressed" {
+    const entry = this.#ring[seq % this.#ring.length];
+    if (!entry || entry.seq !== seq || nowMs - entry.sentAtMs > this.#maxAgeMs) return "miss";
+    if (entry.resentAtMs !== undefined && nowMs - entry.resentAtMs < minIntervalMs) return "suppressed";
+    entry.resentAtMs = nowMs;
     return entry.packet;
   }
 

@@ -16,6 +16,8 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { PacketHistory } from "./packet-history.ts";
 import type { PublishedTrack } from "./published-track.ts";
 
+/** A packet is resent at most once per this interval, however often it is NACKed. */
+const NACK_RESEND_INTERVAL_MS = 100;
 /** What a forwarder reports upstream: keyframe needs and the listener's bandwidth feedback. */
 export interface ForwarderFeedback {
   keyframeNeeded(): void;
@@ -186,9 +188,9 @@ export class TrackForwarder {
     const { sender, metrics, rtxPayloadType } = this.#o;
     const now = this.#now();
     for (const seq of nack.lost) {
-      const packet = this.#history.get(seq, now);
-      if (!packet) {
-        metrics.nacks.inc({ result: "miss" });
+      const packet = this.#history.takeForResend(seq, now, NACK_RESEND_INTERVAL_MS);
+      if (packet === "miss" || packet === "suppressed") {
+        metrics.nacks.inc({ result: packet });
         continue;
       }
       metrics.nacks.inc({ result: "hit" });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, test } from "node:test";
 import { PacketHistory } from "../../src/media/packet-history.ts";
 
 describe("PacketHistory", () => {
@@ -26,4 +26,14 @@ describe("PacketHistory", () => {
     for (let i = 0; i < 3000; i++) h.add(i, i, i * 0.3);
     assert.equal(h.get(100, 900), 100);
   });
+});
+
+test("a NACKed packet is resent once per interval, however often it is asked for", () => {
+  const h = new PacketHistory<string>(1000, 16);
+  h.add(7, "p7", 0);
+  assert.equal(h.takeForResend(7, 10, 100), "p7");
+  for (const t of [15, 20, 50, 109]) assert.equal(h.takeForResend(7, t, 100), "suppressed");
+  assert.equal(h.takeForResend(7, 111, 100), "p7");
+  assert.equal(h.takeForResend(8, 111, 100), "miss");
+  assert.equal(h.takeForResend(7, 2000, 100), "miss");
 });
