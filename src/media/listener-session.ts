@@ -97,6 +97,8 @@ export class ListenerSession {
         await pc.setRemoteDescription({ type: "answer", sdp: text });
       } catch (err) {
         throw invalidSdp("cannot apply the answer", err);
+      } finally {
+        this.#link.releaseDroppedTransports();
       }
       this.#startForwarders();
     });

@@ -153,7 +153,10 @@ export class PublisherSession {
       await link.pc.setLocalDescription(await link.pc.createAnswer());
     } catch (err) {
       if (!reuse) await link.close();
-      else await link.pc.setRemoteDescription({ type: "rollback" }).catch(() => undefined);
+      else {
+        await link.pc.setRemoteDescription({ type: "rollback" }).catch(() => undefined);
+        link.releaseDroppedTransports();
+      }
       throw err instanceof Error && err.name === "ProtocolError"
         ? err
         : invalidSdp("cannot apply the offer", err);
@@ -162,6 +165,8 @@ export class PublisherSession {
       await link.close();
       throw invalidSdp("publisher closed during negotiation");
     }
+    // A re-offer that regroups BUNDLE makes werift swap transports without stopping the old ones.
+    link.releaseDroppedTransports();
     if (!reuse) await this.#replaceLink(link);
     const codecsChanged = this.#updateTracks(chosen, link.pc);
     return { answer: link.localDescription(), codecsChanged };
