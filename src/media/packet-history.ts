@@ -37,8 +37,8 @@ export class PacketHistory<P> {
 
   /**
    * The packet to resend for a NACK, or why not: "miss" (gone from the history) or "suppressed"
-   * (already resent within `minIntervalMs`: werift receivers NACK every 5 ms up to 10 times,
-   * and answering each would multiply the loss repair traffic).
+   * (already resent within `minIntervalMs`, about one round trip: werift receivers NACK every 5 ms
+   * up to 10 times, and answering each would multiply the loss repair traffic).
    */
   takeForResend(seq: number, nowMs: number, minIntervalMs: number): P | "miss" | "suppressed" {
     const entry = this.#ring[seq % this.#ring.length];

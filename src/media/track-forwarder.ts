@@ -16,8 +16,11 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { PacketHistory } from "./packet-history.ts";
 import type { PublishedTrack } from "./published-track.ts";
 
-/** A packet is resent at most once per this interval, however often it is NACKed. */
-const NACK_RESEND_INTERVAL_MS = 100;
+/**
+ * A packet is resent at most once per round trip (as libwebrtc does), however often it is NACKed;
+ * capped so that a stale, inflated RTT never stops repair.
+ */
+const NACK_RESEND_MAX_INTERVAL_MS = 250;
 /** What a forwarder reports upstream: keyframe needs and the listener's bandwidth feedback. */
 export interface ForwarderFeedback {
   keyframeNeeded(): void;
@@ -184,11 +187,17 @@ export class TrackForwarder {
     }
   }
 
+  /** The sender's smoothed RTT from receiver reports (werift keeps it, in seconds), 0 until known. */
+  #resendIntervalMs(): number {
+    const rtt = (this.#o.sender as unknown as { rtt?: number }).rtt;
+    return typeof rtt === "number" && rtt > 0 ? Math.min(rtt * 1000, NACK_RESEND_MAX_INTERVAL_MS) : 0;
+  }
+
   #answerNack(nack: GenericNack): void {
     const { sender, metrics, rtxPayloadType } = this.#o;
     const now = this.#now();
     for (const seq of nack.lost) {
-      const packet = this.#history.takeForResend(seq, now, NACK_RESEND_INTERVAL_MS);
+      const packet = this.#history.takeForResend(seq, now, this.#resendIntervalMs());
       if (packet === "miss" || packet === "suppressed") {
         metrics.nacks.inc({ result: packet });
         continue;
