@@ -5,10 +5,17 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { EventHub } from "./event-hub.ts";
 import type { IceCandidate, MediaMember, MediaPort, MediaTarget, SessionDescription } from "./media-port.ts";
 import { RoomMedia } from "./room-media.ts";
+import { installSrtpKeyCache } from "./srtp-key-cache.ts";
 
 export interface MediaPlaneDeps {
   log: Logger;
   metrics: Metrics;
+  /**
+   * Import werift's SRTP session keys once per session as KeyObjects (src/media/srtp-key-cache.ts);
+   * default true. false leaves werift's SRTP as shipped (the benchmark's `--stock-srtp`). It is
+   * process-wide: once installed by one plane, it stays for every connection of the process.
+   */
+  srtpKeyCache?: boolean;
 }
 
 /** A MediaPort with introspection for tests and /state. */
@@ -24,6 +31,8 @@ export interface WeriftMediaPlane extends MediaPort {
  */
 export function newWeriftMediaPlane(config: MediaConfig, deps: MediaPlaneDeps): WeriftMediaPlane {
   const log = deps.log.child({ component: "media" });
+  // Before any RTCPeerConnection exists; idempotent, and a no-op with a warning on an unexpected werift.
+  if (deps.srtpKeyCache !== false) installSrtpKeyCache(log);
   const hub = new EventHub(log);
   const rooms = new Map<string, RoomMedia>();
   const removals = new Set<Promise<void>>();
