@@ -6,6 +6,7 @@
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { runJoinStorm } from "./scenarios/join-storm.ts";
+import type { SrtpVariant } from "./scenarios/media.ts";
 import { runRelay } from "./scenarios/relay.ts";
 
 const HELP = `usage: npm run bench -- [options]
@@ -13,7 +14,9 @@ const HELP = `usage: npm run bench -- [options]
   --only LIST          scenarios to run, comma-separated: relay,join,fanout,rooms (default all)
   --rounds N           rounds per figure (default 3)
   --cpu-prof DIR       write V8 CPU profiles of the measured server processes into DIR
-  --srtp-keyobject     experiment: werift SRTP with KeyObject keys in every process (media scenarios)
+  --stock-srtp         media scenarios without the server's SRTP key cache (src/media/srtp-key-cache.ts),
+                       in the server and in every werift peer process: werift's SRTP as shipped
+  --srtp-compare       fanout: measure each L twice in the same run, stock werift SRTP then the key cache
   relay:  --pairs K (20)  --window W (8)  --round-ms MS (2000)  --payload BYTES (100)
           --relay-action sendMessage|exchangeCandidate (sendMessage)
   join:   --join-sizes LIST (1000; e.g. 1000,10000)  --join-rate R (1000)  --join-concurrency C (64)
@@ -27,7 +30,8 @@ const { values } = parseArgs({
     only: { type: "string", default: "relay,join,fanout,rooms" },
     rounds: { type: "string", default: "3" },
     "cpu-prof": { type: "string" },
-    "srtp-keyobject": { type: "boolean", default: false },
+    "stock-srtp": { type: "boolean", default: false },
+    "srtp-compare": { type: "boolean", default: false },
     pairs: { type: "string", default: "20" },
     window: { type: "string", default: "8" },
     "round-ms": { type: "string", default: "2000" },
@@ -67,8 +71,8 @@ for (const s of only) {
   }
 }
 const rounds = int("rounds", values.rounds);
-// Children inherit the environment: the server and every werift peer process get the patch.
-if (values["srtp-keyobject"]) process.env.BENCH_SRTP_KEYOBJECT = "1";
+// Children inherit the environment: the server and every werift peer process go without the cache.
+if (values["stock-srtp"]) process.env.BENCH_STOCK_SRTP = "1";
 const cpuProfDir = values["cpu-prof"];
 const relayAction = values["relay-action"];
 if (relayAction !== "sendMessage" && relayAction !== "exchangeCandidate") {
@@ -81,9 +85,11 @@ console.log(
   `# webrtcsignaling benchmarks  ${new Date().toISOString()}\n` +
     `node ${process.version}, ${cpus().length} x ${cpu?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ${process.platform}/${process.arch}` +
     (cpuProfDir ? `\nCPU profiles of the measured processes go to ${cpuProfDir}` : "") +
-    (values["srtp-keyobject"]
-      ? "\nEXPERIMENT: werift SRTP patched to reuse KeyObject keys (bench/lib/werift-keyobject-patch.ts)"
-      : ""),
+    (values["stock-srtp"]
+      ? "\nSTOCK SRTP: werift's SRTP as shipped, without the server's key cache (src/media/srtp-key-cache.ts)"
+      : values["srtp-compare"]
+        ? "\nfan-out measured with stock werift SRTP and with the server's SRTP key cache, one after the other"
+        : ""),
 );
 
 const started = performance.now();
@@ -118,6 +124,7 @@ if (only.has("fanout") || only.has("rooms")) {
       durationMs: int("fanout-ms", values["fanout-ms"], 500),
       bitrate: int("bitrate", values.bitrate, 10_000),
       ...(cpuProfDir ? { cpuProfDir } : {}),
+      ...(values["srtp-compare"] ? { srtp: ["stock", "cache"] satisfies SrtpVariant[] } : {}),
     });
   }
   if (only.has("rooms")) {

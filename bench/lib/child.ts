@@ -7,7 +7,6 @@
  * It answers {type:"stats"} with its own cpuUsage and memory, so every figure is the measured
  * process's, not the load generator's.
  */
-import "./werift-keyobject-patch.ts";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
@@ -111,7 +110,12 @@ async function startSignaling(): Promise<Running> {
   if (config.rooms.mode === "mcu") {
     // Imported lazily so that the signaling scenarios run even while the media plane is unfinished.
     const { newWeriftMediaPlane } = await import("../../src/media/werift-media-plane.ts");
-    media = newWeriftMediaPlane(loadMediaConfig(env), { log, metrics });
+    // The server installs the SRTP key cache itself; BENCH_STOCK_SRTP=1 (`--stock-srtp`) measures without it.
+    media = newWeriftMediaPlane(loadMediaConfig(env), {
+      log,
+      metrics,
+      srtpKeyCache: process.env.BENCH_STOCK_SRTP !== "1",
+    });
   }
   const server = await startServer({
     config,

@@ -8,7 +8,6 @@
  * Peers use the codecs and header extensions the server negotiates (src/media/codec-policy.ts):
  * Opus 111, VP8 96 + RTX 97 with NACK/PLI/FIR/REMB, MID only.
  */
-import "./werift-keyobject-patch.ts";
 import {
   MediaStreamTrack,
   type RTCIceCandidate,
@@ -21,6 +20,7 @@ import {
   useREMB,
   useSdesMid,
 } from "werift";
+import { installSrtpKeyCache } from "../../src/media/srtp-key-cache.ts";
 import { RtpGenerator } from "./rtp-gen.ts";
 import { type Frame, SigClient } from "./sig-client.ts";
 
@@ -112,6 +112,15 @@ async function gathered(pc: RTCPeerConnection): Promise<string> {
     });
   }
   return pc.localDescription?.sdp ?? "";
+}
+
+// The peers use werift's SRTP the way the server does (src/media/srtp-key-cache.ts), unless
+// BENCH_STOCK_SRTP=1 (`npm run bench -- --stock-srtp`), so that the floor is measured like-for-like.
+if (process.env.BENCH_STOCK_SRTP !== "1") {
+  installSrtpKeyCache({
+    warn: (o: unknown, m?: string) => console.error(`media child: ${m}`, o),
+    debug: () => {},
+  });
 }
 
 const errors: string[] = [];

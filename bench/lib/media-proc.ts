@@ -29,9 +29,13 @@ export class MediaProc {
     });
   }
 
-  static async spawn(cpuProfDir?: string): Promise<MediaProc> {
+  static async spawn(cpuProfDir?: string, env?: Record<string, string>): Promise<MediaProc> {
     const execArgv = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [];
-    const child = fork(CHILD, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv });
+    const child = fork(CHILD, [], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv,
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     await new Promise<void>((resolve, reject) => {
       child.once("message", () => resolve());
       child.once("exit", (code) => reject(new Error(`media child exited early with ${code}`)));

@@ -31,7 +31,18 @@ export interface FanoutOptions {
   perProcess?: number;
   cpuProfDir?: string;
   log?: (line: string) => void;
+  /**
+   * SRTP variants to measure at each L, one after the other in the same run: "cache" (the server's
+   * src/media/srtp-key-cache.ts, in the server and in every werift peer process) and/or "stock"
+   * (werift's SRTP as shipped). Default: ["stock"] with BENCH_STOCK_SRTP=1 in the environment, else ["cache"].
+   */
+  srtp?: SrtpVariant[];
 }
+
+export type SrtpVariant = "cache" | "stock";
+/** Environment of the measured server and the peer processes for an SRTP variant. */
+const srtpEnv = (v: SrtpVariant) => ({ BENCH_STOCK_SRTP: v === "stock" ? "1" : "0" });
+const defaultSrtp = (): SrtpVariant => (process.env.BENCH_STOCK_SRTP === "1" ? "stock" : "cache");
 
 export interface RoomsOptions {
   /** Idle-CPU window per point (default 1500 ms) and settling time before each window (default 800 ms). */
@@ -216,6 +227,7 @@ function srtpBaseline(bitrate: number, packets: number): SrtpCost {
 
 export interface FanoutPoint {
   listeners: number;
+  srtp: SrtpVariant;
   server: MediaWindow[];
   bare: MediaWindow[];
   serverIdle: number;
@@ -233,146 +245,186 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
   log(
     `baseline (b): node:crypto SRTP protect of the same packet mix, new cipher per packet: AES-GCM (what werift peers negotiate) ${fmt(srtp.gcm)} us/packet, AES-CM+HMAC-SHA1-80 ${fmt(srtp.cm)} us; with keys reused as KeyObjects: GCM ${fmt(srtp.gcmKeyObject)} us, CM ${fmt(srtp.cmKeyObject)} us`,
   );
-  // With the KeyObject experiment on, werift's ciphers are compared with the KeyObject variant.
-  const srtpFloor = process.env.BENCH_SRTP_KEYOBJECT === "1" ? srtp.gcmKeyObject : srtp.gcm;
+  const variants = o.srtp ?? [defaultSrtp()];
   const points: FanoutPoint[] = [];
   const perProcess = o.perProcess ?? 25;
   for (const L of o.listeners) {
-    const server = await spawnMeasured({
-      role: "server",
-      env: { ...MEDIA_ENV, ROOM_MAX_MEMBERS: String(Math.max(8, L + 1)) },
-      ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
-    });
-    const procs: MediaProc[] = [];
-    try {
-      const spawned = await Promise.all(range(2 + Math.ceil(L / perProcess)).map(() => MediaProc.spawn()));
-      procs.push(...spawned);
-      const [pub, bare, ...lps] = spawned as [MediaProc, MediaProc, ...MediaProc[]];
-      await pub.join(server.url, [{ roomId: "fanout", userId: "publisher", publish: true }], o.bitrate);
-      await Promise.all(
-        lps.map((p, k) => {
-          const members: MemberSpec[] = range(L)
-            .filter((i) => i % lps.length === k)
-            .map((i) => ({ roomId: "fanout", userId: `listener-${i}`, publish: false }));
-          return p.join(server.url, members, o.bitrate);
-        }),
-      );
-      await connectBare(bare, lps, L, o.bitrate);
-      await warmUp([pub], bare, lps, L, `fan-out L=${L}`);
-      const point: FanoutPoint = { listeners: L, server: [], bare: [], serverIdle: 0, bareIdle: 0 };
-      point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
-      point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
-      for (let r = 0; r < o.rounds; r++) {
-        point.server.push(
-          await measureWindow(
-            [pub],
-            serverCpu(server),
-            lps,
-            L,
-            o.durationMs,
-            point.serverIdle,
-            o.settleMs ?? 800,
-          ),
+    for (const variant of variants) {
+      // werift's ciphers compared with the node:crypto protect that uses keys the same way.
+      const srtpFloor = variant === "cache" ? srtp.gcmKeyObject : srtp.gcm;
+      const server = await spawnMeasured({
+        role: "server",
+        env: { ...MEDIA_ENV, ...srtpEnv(variant), ROOM_MAX_MEMBERS: String(Math.max(8, L + 1)) },
+        ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+      });
+      const procs: MediaProc[] = [];
+      try {
+        const spawned = await Promise.all(
+          range(2 + Math.ceil(L / perProcess)).map(() => MediaProc.spawn(undefined, srtpEnv(variant))),
         );
-        point.bare.push(
-          await measureWindow([bare], procCpu(bare), lps, L, o.durationMs, point.bareIdle, o.settleMs ?? 800),
+        procs.push(...spawned);
+        const [pub, bare, ...lps] = spawned as [MediaProc, MediaProc, ...MediaProc[]];
+        await pub.join(server.url, [{ roomId: "fanout", userId: "publisher", publish: true }], o.bitrate);
+        await Promise.all(
+          lps.map((p, k) => {
+            const members: MemberSpec[] = range(L)
+              .filter((i) => i % lps.length === k)
+              .map((i) => ({ roomId: "fanout", userId: `listener-${i}`, publish: false }));
+            return p.join(server.url, members, o.bitrate);
+          }),
         );
+        await connectBare(bare, lps, L, o.bitrate);
+        await warmUp([pub], bare, lps, L, `fan-out L=${L}`);
+        const point: FanoutPoint = {
+          listeners: L,
+          srtp: variant,
+          server: [],
+          bare: [],
+          serverIdle: 0,
+          bareIdle: 0,
+        };
+        point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
+        point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
+        for (let r = 0; r < o.rounds; r++) {
+          point.server.push(
+            await measureWindow(
+              [pub],
+              serverCpu(server),
+              lps,
+              L,
+              o.durationMs,
+              point.serverIdle,
+              o.settleMs ?? 800,
+            ),
+          );
+          point.bare.push(
+            await measureWindow(
+              [bare],
+              procCpu(bare),
+              lps,
+              L,
+              o.durationMs,
+              point.bareIdle,
+              o.settleMs ?? 800,
+            ),
+          );
+        }
+        points.push(point);
+        const col = (w: MediaWindow[], f: (m: MediaWindow) => number) => w.map(f);
+        const s = point.server;
+        const b = point.bare;
+        const tag = variant === "cache" ? "SRTP key cache" : "stock werift SRTP";
+        log(`\nL = ${L} (${tag})`);
+        log(
+          table(SPREAD_HEADER, [
+            spreadRow(
+              "server CPU per forwarded packet",
+              "us",
+              col(s, (w) => w.usPerPacket),
+            ),
+            spreadRow(
+              "bare werift CPU per sent packet",
+              "us",
+              col(b, (w) => w.usPerPacket),
+            ),
+            spreadRow(
+              "  same, minus idle CPU: server",
+              "us",
+              col(s, (w) => w.marginalUsPerPacket),
+            ),
+            spreadRow(
+              "  same, minus idle CPU: bare",
+              "us",
+              col(b, (w) => w.marginalUsPerPacket),
+            ),
+            spreadRow(
+              "forwarded packets/s",
+              "1/s",
+              col(s, (w) => w.packetsPerSec),
+            ),
+            spreadRow(
+              "server CPU",
+              "%",
+              col(s, (w) => w.cpuPct),
+            ),
+            spreadRow(
+              "bare werift CPU",
+              "%",
+              col(b, (w) => w.cpuPct),
+            ),
+            [
+              "server / bare idle CPU",
+              "%",
+              "",
+              `${fmt(point.serverIdle / 1e4)} / ${fmt(point.bareIdle / 1e4)}`,
+              "",
+            ],
+            spreadRow(
+              "server RSS",
+              "MiB",
+              col(s, (w) => w.rss / 2 ** 20),
+            ),
+            spreadRow(
+              "loss through server",
+              "%",
+              col(s, (w) => w.lossPct),
+              2,
+            ),
+            spreadRow(
+              "  of which not sent by the server",
+              "%",
+              col(s, (w) => w.notSentPct),
+              2,
+            ),
+            spreadRow(
+              "loss bare werift",
+              "%",
+              col(b, (w) => w.lossPct),
+              2,
+            ),
+          ]),
+        );
+        const su = spread(col(s, (w) => w.usPerPacket)).median;
+        const bu = spread(col(b, (w) => w.usPerPacket)).median;
+        const sm = spread(col(s, (w) => w.marginalUsPerPacket)).median;
+        const bm = spread(col(b, (w) => w.marginalUsPerPacket)).median;
+        log(
+          `SUMMARY fan-out L=${L}${variants.length > 1 ? ` [${tag}]` : ""}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtpFloor), 1)}x node:crypto SRTP-GCM protect (${fmt(srtpFloor)} us); ${fmt(spread(col(s, (w) => w.packetsPerSec)).median)} packets/s at ${fmt(spread(col(s, (w) => w.cpuPct)).median)} % CPU, loss ${fmt(spread(col(s, (w) => w.lossPct)).median, 2)} %`,
+        );
+      } finally {
+        await Promise.all(procs.map((p) => p.close()));
+        await server.close();
       }
-      points.push(point);
-      const col = (w: MediaWindow[], f: (m: MediaWindow) => number) => w.map(f);
-      const s = point.server;
-      const b = point.bare;
-      log(`\nL = ${L}`);
+    }
+  }
+  if (variants.length > 1) {
+    const med = (w: MediaWindow[], f: (m: MediaWindow) => number) => spread(w.map(f)).median;
+    const pct = (a: number, b: number) => `${b <= a ? "-" : "+"}${fmt((Math.abs(b - a) / a) * 100, 0)} %`;
+    for (const L of o.listeners) {
+      const st = points.find((p) => p.listeners === L && p.srtp === "stock");
+      const ca = points.find((p) => p.listeners === L && p.srtp === "cache");
+      if (!st || !ca) continue;
+      const [s0, s1] = [med(st.server, (w) => w.usPerPacket), med(ca.server, (w) => w.usPerPacket)];
+      const [b0, b1] = [med(st.bare, (w) => w.usPerPacket), med(ca.bare, (w) => w.usPerPacket)];
+      const [c0, c1] = [med(st.server, (w) => w.cpuPct), med(ca.server, (w) => w.cpuPct)];
       log(
-        table(SPREAD_HEADER, [
-          spreadRow(
-            "server CPU per forwarded packet",
-            "us",
-            col(s, (w) => w.usPerPacket),
-          ),
-          spreadRow(
-            "bare werift CPU per sent packet",
-            "us",
-            col(b, (w) => w.usPerPacket),
-          ),
-          spreadRow(
-            "  same, minus idle CPU: server",
-            "us",
-            col(s, (w) => w.marginalUsPerPacket),
-          ),
-          spreadRow(
-            "  same, minus idle CPU: bare",
-            "us",
-            col(b, (w) => w.marginalUsPerPacket),
-          ),
-          spreadRow(
-            "forwarded packets/s",
-            "1/s",
-            col(s, (w) => w.packetsPerSec),
-          ),
-          spreadRow(
-            "server CPU",
-            "%",
-            col(s, (w) => w.cpuPct),
-          ),
-          spreadRow(
-            "bare werift CPU",
-            "%",
-            col(b, (w) => w.cpuPct),
-          ),
-          [
-            "server / bare idle CPU",
-            "%",
-            "",
-            `${fmt(point.serverIdle / 1e4)} / ${fmt(point.bareIdle / 1e4)}`,
-            "",
-          ],
-          spreadRow(
-            "server RSS",
-            "MiB",
-            col(s, (w) => w.rss / 2 ** 20),
-          ),
-          spreadRow(
-            "loss through server",
-            "%",
-            col(s, (w) => w.lossPct),
-            2,
-          ),
-          spreadRow(
-            "  of which not sent by the server",
-            "%",
-            col(s, (w) => w.notSentPct),
-            2,
-          ),
-          spreadRow(
-            "loss bare werift",
-            "%",
-            col(b, (w) => w.lossPct),
-            2,
-          ),
-        ]),
+        `SUMMARY SRTP key cache L=${L}: server ${fmt(s0)} -> ${fmt(s1)} us/packet (${pct(s0, s1)}), CPU ${fmt(c0)} -> ${fmt(c1)} %; bare werift floor ${fmt(b0)} -> ${fmt(b1)} us (${pct(b0, b1)}); server/floor ${fmt(ratio(s0, b0), 2)}x -> ${fmt(ratio(s1, b1), 2)}x`,
       );
-      const su = spread(col(s, (w) => w.usPerPacket)).median;
-      const bu = spread(col(b, (w) => w.usPerPacket)).median;
-      const sm = spread(col(s, (w) => w.marginalUsPerPacket)).median;
-      const bm = spread(col(b, (w) => w.marginalUsPerPacket)).median;
-      log(
-        `SUMMARY fan-out L=${L}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtpFloor), 1)}x node:crypto SRTP-GCM protect (${fmt(srtpFloor)} us); ${fmt(spread(col(s, (w) => w.packetsPerSec)).median)} packets/s at ${fmt(spread(col(s, (w) => w.cpuPct)).median)} % CPU, loss ${fmt(spread(col(s, (w) => w.lossPct)).median, 2)} %`,
-      );
-    } finally {
-      await Promise.all(procs.map((p) => p.close()));
-      await server.close();
     }
   }
   if (points.length > 0) {
-    // Largest measured L without loss (< 0.5 %) whose server CPU stayed under one core.
-    const ok = points.filter(
-      (p) =>
-        spread(p.server.map((w) => w.lossPct)).median < 0.5 &&
-        spread(p.server.map((w) => w.cpuPct)).median < 100,
-    );
+    // Largest measured L without loss (< 0.5 %) whose server CPU stayed under one core
+    // (with the last variant measured, the server's default when comparing).
+    const last = variants[variants.length - 1];
+    const ok = points
+      .filter((p) => p.srtp === last)
+      .filter(
+        (p) =>
+          spread(p.server.map((w) => w.lossPct)).median < 0.5 &&
+          spread(p.server.map((w) => w.cpuPct)).median < 100,
+      );
     const largest = ok.length > 0 ? Math.max(...ok.map((p) => p.listeners)) : 0;
-    const top = points[points.length - 1] as FanoutPoint;
+    const top = points.filter((p) => p.srtp === last).at(-1) as FanoutPoint;
     const us = spread(top.server.map((w) => w.usPerPacket)).median;
     const bareUs = spread(top.bare.map((w) => w.usPerPacket)).median;
     const perCore = Math.floor(1e6 / (us * ppsPerListener));
