@@ -17,6 +17,8 @@ export interface ListenerHooks {
   candidate(candidate: IceCandidate): void;
   /** The listener's connection is up. */
   up(): void;
+  /** The listener's connection failed (ICE, DTLS or consent). */
+  failed(): void;
 }
 
 export interface ListenerDeps {
@@ -54,6 +56,7 @@ export class ListenerSession {
     this.#link = new PeerLink(pc, deps.config, deps.metrics, {
       onCandidate: (c) => hooks.candidate(c),
       onState: (state) => {
+        if (state === "failed") hooks.failed();
         if (state === "connected" && !this.#upSent) {
           this.#upSent = true;
           publisher.requestKeyframe();

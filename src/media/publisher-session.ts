@@ -25,6 +25,8 @@ export interface PublisherHooks {
   /** Media flows (first RTP packet on the current connection). */
   up(): void;
   freeze(frozen: boolean, durationMs: number): void;
+  /** The current connection failed (ICE, DTLS or consent): the client must publish again. */
+  down(): void;
 }
 
 export interface PublisherDeps {
@@ -183,6 +185,10 @@ export class PublisherSession {
         if (this.#link?.pc !== pc) return;
         if (state === "connected") this.#freeze.start();
         else if (state === "failed" || state === "disconnected" || state === "closed") this.#freeze.stop();
+        if (state === "failed") {
+          this.#deps.log.warn({ publisher: this.socketId }, "publisher connection failed");
+          this.#hooks.down();
+        }
       },
     });
   }

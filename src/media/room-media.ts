@@ -11,6 +11,9 @@ import {
 } from "./media-port.ts";
 import { type PublisherDeps, PublisherSession } from "./publisher-session.ts";
 
+/** A failed listener connection is offered again at most this often per (publisher, member) pair. */
+const REOFFER_MIN_INTERVAL_MS = 5000;
+
 /**
  * The media of one room: its members, their publisher sessions and one listener session per
  * (publisher, other member) pair. Owns them all; removing a member closes its publisher session,
@@ -25,6 +28,8 @@ export class RoomMedia {
   readonly #publishers = new Map<string, PublisherSession>();
   /** key: `${publisher}\n${member}` */
   readonly #listeners = new Map<string, ListenerSession>();
+  /** When a failed listener connection was last offered again, by pair key. */
+  readonly #reoffers = new Map<string, number>();
 
   constructor(roomId: string, deps: PublisherDeps, emit: (event: MediaEvent) => void) {
     this.roomId = roomId;
@@ -59,6 +64,7 @@ export class RoomMedia {
     for (const [key, listener] of this.#listeners) {
       if (listener.memberId === socketId || listener.publisher.socketId === socketId) {
         this.#listeners.delete(key);
+        this.#reoffers.delete(key);
         closing.push(listener.close());
       }
     }
@@ -114,6 +120,8 @@ export class RoomMedia {
         up: () => this.#emit({ type: "webrtcUp", roomId: this.roomId, to: socketId, from: PUBLISHER_TARGET }),
         freeze: (frozen, durationMs) =>
           this.#emit({ type: "freeze", roomId: this.roomId, publisher: socketId, frozen, durationMs }),
+        down: () =>
+          this.#emit({ type: "webrtcDown", roomId: this.roomId, to: socketId, from: PUBLISHER_TARGET }),
       });
       this.#publishers.set(socketId, publisher);
     }
@@ -134,6 +142,23 @@ export class RoomMedia {
     }
   }
 
+  /**
+   * A listener connection failed: tell the member it is down and offer a fresh one, at most once
+   * per REOFFER_MIN_INTERVAL_MS per pair so that a connection that cannot work does not spin.
+   */
+  #listenerFailed(key: string, listener: ListenerSession): void {
+    if (this.#listeners.get(key) !== listener) return;
+    const from = listener.publisher.socketId;
+    this.#emit({ type: "webrtcDown", roomId: this.roomId, to: listener.memberId, from });
+    const now = performance.now();
+    const last = this.#reoffers.get(key);
+    if (last !== undefined && now - last < REOFFER_MIN_INTERVAL_MS) return;
+    this.#reoffers.set(key, now);
+    if (this.#publishers.get(from) === listener.publisher && this.#members.has(listener.memberId)) {
+      this.#offerListener(listener.publisher, listener.memberId);
+    }
+  }
+
   #offerListener(publisher: PublisherSession, memberId: string): void {
     const key = pairKey(publisher.socketId, memberId);
     const previous = this.#listeners.get(key);
@@ -148,6 +173,7 @@ export class RoomMedia {
         if (this.#listeners.get(key) === listener)
           this.#emit({ type: "webrtcUp", roomId: this.roomId, to: memberId, from });
       },
+      failed: () => this.#listenerFailed(key, listener),
     });
     this.#listeners.set(key, listener);
     if (previous) void previous.close();

@@ -118,3 +118,93 @@ test("bad SDP gets 1320, an unknown target 1298, and the socket keeps working", 
     s: true,
   });
 });
+
+test("a connection that fails (DTLS fingerprint mismatch) is reported; publishing again brings media back", async () => {
+  const erin = await member("mcu-fail", "erin");
+  const frank = await member("mcu-fail", "frank");
+  const broken = new TestPublisher();
+  closers.push(() => broken.close());
+  applyCandidates(erin.c, "publisher", broken.pc);
+  const offer = await broken.offer();
+  // A fingerprint that does not match erin's certificate: ICE connects, DTLS cannot.
+  const tampered = offer.sdp.replace(
+    /a=fingerprint:(\S+) ([0-9A-F]{2})/i,
+    (_m, alg: string, byte: string) => {
+      const flipped = ((Number.parseInt(byte, 16) + 1) % 256).toString(16).toUpperCase().padStart(2, "0");
+      return `a=fingerprint:${alg} ${flipped}`;
+    },
+  );
+  assert.notEqual(tampered, offer.sdp);
+  assert.equal(
+    (await erin.c.request("exchangeSdp", { to: "publisher", sdp: { type: "offer", sdp: tampered } })).s,
+    true,
+  );
+  const answer = erin.c.received.find((m) => m.a === "eventExchangeSdp");
+  await broken.pc.setRemoteDescription(answer?.d?.sdp as { type: "answer"; sdp: string });
+  broken.start();
+  const down = await erin.c.next("eventWebrtcDown", () => true, 15_000);
+  assert.deepEqual(fromOf(down), { socketId: "publisher", userId: "" });
+
+  // The client publishes again on a new connection; frank receives.
+  await broken.close();
+  const fresh = new TestPublisher();
+  closers.push(() => fresh.close());
+  applyCandidates(erin.c, "publisher", fresh.pc);
+  const before = erin.c.received.length;
+  assert.equal(
+    (await erin.c.request("exchangeSdp", { to: "publisher", sdp: await fresh.offer() }, 10_000)).s,
+    true,
+  );
+  const again = erin.c.received.slice(before).find((m) => m.a === "eventExchangeSdp");
+  await fresh.pc.setRemoteDescription(again?.d?.sdp as { type: "answer"; sdp: string });
+  fresh.start();
+  const offerToFrank = await frank.c.next("eventExchangeSdp", (m) => fromOf(m).socketId === erin.id, 10_000);
+  const listener = new TestListener();
+  closers.push(() => listener.pc.close());
+  applyCandidates(frank.c, erin.id, listener.pc);
+  const frankAnswer = await listener.answer(offerToFrank.d?.sdp as { type: "offer"; sdp: string });
+  assert.equal((await frank.c.request("exchangeSdp", { to: erin.id, sdp: frankAnswer }, 10_000)).s, true);
+  await waitFor("video at frank after the re-publish", () => listener.video.length > 20, 15_000);
+});
+
+test("a listener connection that fails is reported and offered again", async () => {
+  const gina = await member("mcu-lfail", "gina");
+  const hank = await member("mcu-lfail", "hank");
+  const publisher = new TestPublisher();
+  closers.push(() => publisher.close());
+  applyCandidates(gina.c, "publisher", publisher.pc);
+  assert.equal(
+    (await gina.c.request("exchangeSdp", { to: "publisher", sdp: await publisher.offer() }, 10_000)).s,
+    true,
+  );
+  const answer = gina.c.received.find((m) => m.a === "eventExchangeSdp");
+  await publisher.pc.setRemoteDescription(answer?.d?.sdp as { type: "answer"; sdp: string });
+  publisher.start();
+
+  const first = await hank.c.next("eventExchangeSdp", (m) => fromOf(m).socketId === gina.id, 10_000);
+  const bad = new TestListener();
+  closers.push(() => bad.pc.close());
+  applyCandidates(hank.c, gina.id, bad.pc);
+  const badAnswer = await bad.answer(first.d?.sdp as { type: "offer"; sdp: string });
+  const tampered = badAnswer.sdp.replace(
+    /a=fingerprint:(\S+) ([0-9A-F]{2})/i,
+    (_m, alg: string, byte: string) => {
+      const flipped = ((Number.parseInt(byte, 16) + 1) % 256).toString(16).toUpperCase().padStart(2, "0");
+      return `a=fingerprint:${alg} ${flipped}`;
+    },
+  );
+  assert.equal(
+    (await hank.c.request("exchangeSdp", { to: gina.id, sdp: { type: "answer", sdp: tampered } })).s,
+    true,
+  );
+  const down = await hank.c.next("eventWebrtcDown", () => true, 15_000);
+  assert.deepEqual(fromOf(down), { socketId: gina.id, userId: "gina" });
+  // A fresh offer for the same publisher follows; answering it properly brings the media.
+  const second = await hank.c.next("eventExchangeSdp", (m) => fromOf(m).socketId === gina.id, 10_000);
+  const good = new TestListener();
+  closers.push(() => good.pc.close());
+  applyCandidates(hank.c, gina.id, good.pc);
+  const goodAnswer = await good.answer(second.d?.sdp as { type: "offer"; sdp: string });
+  assert.equal((await hank.c.request("exchangeSdp", { to: gina.id, sdp: goodAnswer }, 10_000)).s, true);
+  await waitFor("video at hank on the new connection", () => good.video.length > 20, 15_000);
+});
