@@ -27,6 +27,14 @@ function fromOf(m: WireMessage): { socketId: string; userId: string } {
   return m.d?.from as { socketId: string; userId: string };
 }
 
+/** The SDP with a fingerprint that matches no certificate: ICE connects, DTLS cannot. */
+function wrongFingerprint(sdp: string): string {
+  return sdp.replace(/a=fingerprint:(\S+) ([0-9A-F]{2})/i, (_m, alg: string, byte: string) => {
+    const flipped = ((Number.parseInt(byte, 16) + 1) % 256).toString(16).toUpperCase().padStart(2, "0");
+    return `a=fingerprint:${alg} ${flipped}`;
+  });
+}
+
 /** Applies the server's candidates for `from` to `pc` as they come. */
 function applyCandidates(c: TestClient, from: string, pc: TestPublisher["pc"]): void {
   c.ws.on("message", (data) => {
@@ -127,13 +135,7 @@ test("a connection that fails (DTLS fingerprint mismatch) is reported; publishin
   applyCandidates(erin.c, "publisher", broken.pc);
   const offer = await broken.offer();
   // A fingerprint that does not match erin's certificate: ICE connects, DTLS cannot.
-  const tampered = offer.sdp.replace(
-    /a=fingerprint:(\S+) ([0-9A-F]{2})/i,
-    (_m, alg: string, byte: string) => {
-      const flipped = ((Number.parseInt(byte, 16) + 1) % 256).toString(16).toUpperCase().padStart(2, "0");
-      return `a=fingerprint:${alg} ${flipped}`;
-    },
-  );
+  const tampered = wrongFingerprint(offer.sdp);
   assert.notEqual(tampered, offer.sdp);
   assert.equal(
     (await erin.c.request("exchangeSdp", { to: "publisher", sdp: { type: "offer", sdp: tampered } })).s,
@@ -186,13 +188,7 @@ test("a listener connection that fails is reported and offered again", async () 
   closers.push(() => bad.pc.close());
   applyCandidates(hank.c, gina.id, bad.pc);
   const badAnswer = await bad.answer(first.d?.sdp as { type: "offer"; sdp: string });
-  const tampered = badAnswer.sdp.replace(
-    /a=fingerprint:(\S+) ([0-9A-F]{2})/i,
-    (_m, alg: string, byte: string) => {
-      const flipped = ((Number.parseInt(byte, 16) + 1) % 256).toString(16).toUpperCase().padStart(2, "0");
-      return `a=fingerprint:${alg} ${flipped}`;
-    },
-  );
+  const tampered = wrongFingerprint(badAnswer.sdp);
   assert.equal(
     (await hank.c.request("exchangeSdp", { to: gina.id, sdp: { type: "answer", sdp: tampered } })).s,
     true,

@@ -3,25 +3,8 @@
  * and server events `{a: "event…", d}`. Types only, plus the numeric error codes.
  */
 
-/** Error codes carried in `e` of a failed reply. */
-export const ErrorCode = {
-  internal: 1280,
-  invalidMessage: 1282,
-  authFailed: 1286,
-  eventBus: 1289,
-  unknownAction: 1296,
-  notJoined: 1297,
-  noSuchTarget: 1298,
-  roomEmpty: 1299,
-  alreadyJoined: 1315,
-  roomFull: 1316,
-  noSuchSocket: 1317,
-  noSuchRoom: 1319,
-  badSdp: 1320,
-  eventError: 1321,
-  network: 1328,
-  sdpNegotiated: 1330,
-} as const;
+/** Error codes carried in `e` of a failed reply: the server's own table, bundled in. */
+export { ErrorCode } from "../../../src/lib/errors.ts";
 
 /** Names the server's publishing connection of this client in `to` / `from`. */
 export const PUBLISHER = "publisher";
