@@ -16,7 +16,7 @@ import type { IceCandidate, SessionDescription } from "./media-port.ts";
 import { newPeerConnection } from "./peer-factory.ts";
 import { PeerLink } from "./peer-link.ts";
 import { type MediaKind, PublishedTrack } from "./published-track.ts";
-import { checkSdp, invalidSdp, sameClientConnection } from "./sdp-check.ts";
+import { checkSdp, invalidSdp, offersSupportedCodec, sameClientConnection } from "./sdp-check.ts";
 import { SerialQueue } from "./serial-queue.ts";
 import type { ForwarderFeedback } from "./track-forwarder.ts";
 
@@ -139,6 +139,9 @@ export class PublisherSession {
     sdp: SessionDescription,
   ): Promise<{ answer: SessionDescription; codecsChanged: boolean }> {
     const text = checkSdp(sdp, "offer", this.#deps.config.maxSdpBytes);
+    if (!offersSupportedCodec(text)) {
+      throw invalidSdp("no supported codec offered (Opus, VP8, H.264 42e01f packetization-mode=1)");
+    }
     const current = this.#link;
     const reuse =
       current !== undefined &&

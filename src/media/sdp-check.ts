@@ -25,6 +25,22 @@ export function checkSdp(sdp: SessionDescription, expected: "offer" | "answer", 
   return text.endsWith("\r\n") ? text : `${text}\r\n`;
 }
 
+/**
+ * Whether an offer names at least one codec the server forwards (Opus, VP8, H.264 with
+ * packetization-mode=1). Checked on the text, because on a renegotiated connection werift keeps
+ * the previously negotiated codecs and would answer an offer that has none of them.
+ */
+export function offersSupportedCodec(text: string): boolean {
+  const names = new Map<string, string>();
+  for (const m of text.matchAll(/^a=rtpmap:(\d+) ([^/\s]+)\//gm))
+    names.set(m[1] ?? "", (m[2] ?? "").toLowerCase());
+  for (const [pt, name] of names) {
+    if (name === "opus" || name === "vp8") return true;
+    if (name === "h264" && new RegExp(`^a=fmtp:${pt} .*packetization-mode=1`, "m").test(text)) return true;
+  }
+  return false;
+}
+
 /** The first DTLS fingerprint of an SDP. */
 export function fingerprintOf(sdp: string): string | undefined {
   return /^a=fingerprint:(.+)$/m.exec(sdp)?.[1]?.trim();

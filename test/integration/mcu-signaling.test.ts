@@ -119,6 +119,16 @@ test("bad SDP gets 1320, an unknown target 1298, and the socket keeps working", 
     (await carol.c.request("exchangeSdp", { to: other.id, sdp: { type: "answer", sdp: "v=0" } })).e,
     1298,
   );
+  // A re-offer on an established connection that drops every supported codec is refused too.
+  const publisher = new TestPublisher();
+  closers.push(() => publisher.close());
+  const offer = await publisher.offer();
+  assert.equal((await carol.c.request("exchangeSdp", { to: "publisher", sdp: offer })).s, true);
+  const noCodec = offer.sdp.replace(/opus\/48000/g, "G722/8000").replace(/VP8\/90000/g, "H265/90000");
+  assert.equal(
+    (await carol.c.request("exchangeSdp", { to: "publisher", sdp: { type: "offer", sdp: noCodec } })).e,
+    1320,
+  );
   const cand = { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host", sdpMid: "0", sdpMLineIndex: 0 };
   assert.equal((await carol.c.request("exchangeCandidate", { to: other.id, candidate: cand })).e, 1298);
   assert.deepEqual(await carol.c.request("orientationChange", { orientation: 0, camera: "front" }), {

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, test } from "node:test";
 import { loadMediaConfig } from "../../src/config/media-config.ts";
 import { ErrorCode, ProtocolError } from "../../src/lib/errors.ts";
 import { announceAddresses } from "../../src/media/peer-factory.ts";
-import { checkSdp, fingerprintOf, sameClientConnection } from "../../src/media/sdp-check.ts";
+import {
+  checkSdp,
+  fingerprintOf,
+  offersSupportedCodec,
+  sameClientConnection,
+} from "../../src/media/sdp-check.ts";
 import { isPlausibleDatagram } from "../../src/media/udp-guard.ts";
 
 const good =
@@ -66,4 +71,21 @@ describe("isPlausibleDatagram", () => {
     assert.equal(isPlausibleDatagram(Buffer.from("GET / HTTP/1.1")), false);
     assert.equal(isPlausibleDatagram(Buffer.alloc(0)), false);
   });
+});
+
+test("an offer must name a codec the server forwards", () => {
+  const base = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA\r\n";
+  assert.equal(offersSupportedCodec(`${base}a=rtpmap:111 opus/48000/2\r\n`), true);
+  assert.equal(offersSupportedCodec(`${base}a=rtpmap:96 VP8/90000\r\n`), true);
+  assert.equal(
+    offersSupportedCodec(
+      `${base}a=rtpmap:102 H264/90000\r\na=fmtp:102 profile-level-id=42e01f;packetization-mode=1\r\n`,
+    ),
+    true,
+  );
+  assert.equal(
+    offersSupportedCodec(`${base}a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=0\r\n`),
+    false,
+  );
+  assert.equal(offersSupportedCodec(`${base}a=rtpmap:9 G722/8000\r\na=rtpmap:98 H265/90000\r\n`), false);
 });
