@@ -11,16 +11,12 @@
 import {
   MediaStreamTrack,
   type RTCIceCandidate,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
+  type RTCPeerConnection,
   type RTCRtpSender,
   type RtpPacket,
-  useNACK,
-  usePLI,
-  useREMB,
-  useSdesMid,
 } from "werift";
 import { installSrtpKeyCache } from "../../src/media/srtp-key-cache.ts";
+import { weriftPeerConnection } from "../../test/helpers/werift-config.ts";
 import { RtpGenerator } from "./rtp-gen.ts";
 import { type Frame, SigClient } from "./sig-client.ts";
 
@@ -62,40 +58,11 @@ export type MediaReply =
   | { type: "reply"; id: number; ok: false; error: string };
 
 function peerConnection(): RTCPeerConnection {
-  const vp8 = new RTCRtpCodecParameters({
-    mimeType: "video/VP8",
-    clockRate: 90000,
-    payloadType: 96,
-    rtcpFeedback: [useNACK(), usePLI(), { type: "ccm", parameter: "fir" }, useREMB()],
-  });
-  return new RTCPeerConnection({
-    codecs: {
-      audio: [
-        new RTCRtpCodecParameters({
-          mimeType: "audio/opus",
-          clockRate: 48000,
-          channels: 2,
-          payloadType: 111,
-          parameters: "minptime=10;useinbandfec=1",
-          rtcpFeedback: [],
-        }),
-      ],
-      video: [
-        vp8,
-        new RTCRtpCodecParameters({
-          mimeType: "video/rtx",
-          clockRate: 90000,
-          payloadType: 97,
-          parameters: "apt=96",
-        }),
-      ],
-    },
-    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
-    iceServers: [],
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ["127.0.0.1"],
-    iceInterfaceAddresses: { udp4: "127.0.0.1" },
+  return weriftPeerConnection({
+    address: "127.0.0.1",
+    rtx: true,
+    fir: true,
+    opusFmtp: "minptime=10;useinbandfec=1",
     bundlePolicy: "max-bundle",
   });
 }

@@ -209,6 +209,111 @@ async function connectBare(bare: MediaProc, listenerProcs: MediaProc[], count: n
   await bare.call({ type: "bareConnect", answers }, 300_000);
 }
 
+/** Server and bare-werift windows of one measured point, with each process's idle CPU (us/s). */
+export interface ServerVsBare {
+  server: MediaWindow[];
+  bare: MediaWindow[];
+  serverIdle: number;
+  bareIdle: number;
+}
+
+/**
+ * Idle CPU of the server and of the bare sender, then `rounds` windows taking turns: the server
+ * path (generators `gen`, each packet reaching `fanout.server` listeners) and the bare floor.
+ */
+async function measureServerVsBare(
+  server: MeasuredProcess,
+  bare: MediaProc,
+  gen: MediaProc[],
+  listenerProcs: MediaProc[],
+  fanout: { server: number; bare: number },
+  o: { rounds: number; durationMs: number; idleMs?: number; settleMs?: number },
+): Promise<ServerVsBare> {
+  const p: ServerVsBare = { server: [], bare: [], serverIdle: 0, bareIdle: 0 };
+  p.serverIdle = await idleRate(serverCpu(server), o.idleMs);
+  p.bareIdle = await idleRate(procCpu(bare), o.idleMs);
+  const settleMs = o.settleMs ?? 800;
+  for (let r = 0; r < o.rounds; r++) {
+    p.server.push(
+      await measureWindow(
+        gen,
+        serverCpu(server),
+        listenerProcs,
+        fanout.server,
+        o.durationMs,
+        p.serverIdle,
+        settleMs,
+      ),
+    );
+    p.bare.push(
+      await measureWindow(
+        [bare],
+        procCpu(bare),
+        listenerProcs,
+        fanout.bare,
+        o.durationMs,
+        p.bareIdle,
+        settleMs,
+      ),
+    );
+  }
+  return p;
+}
+
+const median = (w: readonly MediaWindow[], f: (m: MediaWindow) => number) => spread(w.map(f)).median;
+
+/**
+ * Medians over the rounds of a point: CPU per packet of the server and the bare sender (su, bu),
+ * the same minus idle CPU (sm, bm), and the server path's packets/s, CPU and loss.
+ */
+function medians(p: ServerVsBare) {
+  return {
+    su: median(p.server, (w) => w.usPerPacket),
+    bu: median(p.bare, (w) => w.usPerPacket),
+    sm: median(p.server, (w) => w.marginalUsPerPacket),
+    bm: median(p.bare, (w) => w.marginalUsPerPacket),
+    packetsPerSec: median(p.server, (w) => w.packetsPerSec),
+    cpuPct: median(p.server, (w) => w.cpuPct),
+    lossPct: median(p.server, (w) => w.lossPct),
+  };
+}
+
+/**
+ * The table rows of a point, in three groups the scenarios order differently: CPU per packet
+ * (server and bare, then both minus idle CPU), throughput (forwarded packets/s, server CPU), and
+ * the rest (bare CPU, idle CPU, server RSS, loss).
+ */
+function serverVsBareRows(p: ServerVsBare) {
+  const row = (
+    name: string,
+    unit: string,
+    w: MediaWindow[],
+    f: (m: MediaWindow) => number,
+    digits?: number,
+  ) => spreadRow(name, unit, w.map(f), digits);
+  const { server: s, bare: b } = p;
+  return {
+    perPacket: [
+      row("server CPU per forwarded packet", "us", s, (w) => w.usPerPacket),
+      row("bare werift CPU per sent packet", "us", b, (w) => w.usPerPacket),
+      row("  same, minus idle CPU: server", "us", s, (w) => w.marginalUsPerPacket),
+      row("  same, minus idle CPU: bare", "us", b, (w) => w.marginalUsPerPacket),
+    ],
+    throughput: [
+      row("forwarded packets/s", "1/s", s, (w) => w.packetsPerSec),
+      row("server CPU", "%", s, (w) => w.cpuPct),
+    ],
+    rest: [
+      row("bare werift CPU", "%", b, (w) => w.cpuPct),
+      ["server / bare idle CPU", "%", "", `${fmt(p.serverIdle / 1e4)} / ${fmt(p.bareIdle / 1e4)}`, ""],
+      row("server RSS", "MiB", s, (w) => w.rss / 2 ** 20),
+      row("loss through server", "%", s, (w) => w.lossPct, 2),
+      row("  of which not sent by the server", "%", s, (w) => w.notSentPct, 2),
+      row("loss bare werift", "%", b, (w) => w.lossPct, 2),
+    ],
+  };
+}
+
 function srtpBaseline(bitrate: number, packets: number): SrtpCost {
   const shape = streamShape(bitrate);
   // The packet mix of one second of the stream: video packets and audio packets by their rates.
@@ -225,13 +330,9 @@ function srtpBaseline(bitrate: number, packets: number): SrtpCost {
   };
 }
 
-export interface FanoutPoint {
+export interface FanoutPoint extends ServerVsBare {
   listeners: number;
   srtp: SrtpVariant;
-  server: MediaWindow[];
-  bare: MediaWindow[];
-  serverIdle: number;
-  bareIdle: number;
 }
 
 export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint[]; srtp: SrtpCost }> {
@@ -278,118 +379,16 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
         const point: FanoutPoint = {
           listeners: L,
           srtp: variant,
-          server: [],
-          bare: [],
-          serverIdle: 0,
-          bareIdle: 0,
+          ...(await measureServerVsBare(server, bare, [pub], lps, { server: L, bare: L }, o)),
         };
-        point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
-        point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
-        for (let r = 0; r < o.rounds; r++) {
-          point.server.push(
-            await measureWindow(
-              [pub],
-              serverCpu(server),
-              lps,
-              L,
-              o.durationMs,
-              point.serverIdle,
-              o.settleMs ?? 800,
-            ),
-          );
-          point.bare.push(
-            await measureWindow(
-              [bare],
-              procCpu(bare),
-              lps,
-              L,
-              o.durationMs,
-              point.bareIdle,
-              o.settleMs ?? 800,
-            ),
-          );
-        }
         points.push(point);
-        const col = (w: MediaWindow[], f: (m: MediaWindow) => number) => w.map(f);
-        const s = point.server;
-        const b = point.bare;
         const tag = variant === "cache" ? "SRTP key cache" : "stock werift SRTP";
         log(`\nL = ${L} (${tag})`);
+        const rows = serverVsBareRows(point);
+        log(table(SPREAD_HEADER, [...rows.perPacket, ...rows.throughput, ...rows.rest]));
+        const { su, bu, sm, bm, packetsPerSec, cpuPct, lossPct } = medians(point);
         log(
-          table(SPREAD_HEADER, [
-            spreadRow(
-              "server CPU per forwarded packet",
-              "us",
-              col(s, (w) => w.usPerPacket),
-            ),
-            spreadRow(
-              "bare werift CPU per sent packet",
-              "us",
-              col(b, (w) => w.usPerPacket),
-            ),
-            spreadRow(
-              "  same, minus idle CPU: server",
-              "us",
-              col(s, (w) => w.marginalUsPerPacket),
-            ),
-            spreadRow(
-              "  same, minus idle CPU: bare",
-              "us",
-              col(b, (w) => w.marginalUsPerPacket),
-            ),
-            spreadRow(
-              "forwarded packets/s",
-              "1/s",
-              col(s, (w) => w.packetsPerSec),
-            ),
-            spreadRow(
-              "server CPU",
-              "%",
-              col(s, (w) => w.cpuPct),
-            ),
-            spreadRow(
-              "bare werift CPU",
-              "%",
-              col(b, (w) => w.cpuPct),
-            ),
-            [
-              "server / bare idle CPU",
-              "%",
-              "",
-              `${fmt(point.serverIdle / 1e4)} / ${fmt(point.bareIdle / 1e4)}`,
-              "",
-            ],
-            spreadRow(
-              "server RSS",
-              "MiB",
-              col(s, (w) => w.rss / 2 ** 20),
-            ),
-            spreadRow(
-              "loss through server",
-              "%",
-              col(s, (w) => w.lossPct),
-              2,
-            ),
-            spreadRow(
-              "  of which not sent by the server",
-              "%",
-              col(s, (w) => w.notSentPct),
-              2,
-            ),
-            spreadRow(
-              "loss bare werift",
-              "%",
-              col(b, (w) => w.lossPct),
-              2,
-            ),
-          ]),
-        );
-        const su = spread(col(s, (w) => w.usPerPacket)).median;
-        const bu = spread(col(b, (w) => w.usPerPacket)).median;
-        const sm = spread(col(s, (w) => w.marginalUsPerPacket)).median;
-        const bm = spread(col(b, (w) => w.marginalUsPerPacket)).median;
-        log(
-          `SUMMARY fan-out L=${L}${variants.length > 1 ? ` [${tag}]` : ""}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtpFloor), 1)}x node:crypto SRTP-GCM protect (${fmt(srtpFloor)} us); ${fmt(spread(col(s, (w) => w.packetsPerSec)).median)} packets/s at ${fmt(spread(col(s, (w) => w.cpuPct)).median)} % CPU, loss ${fmt(spread(col(s, (w) => w.lossPct)).median, 2)} %`,
+          `SUMMARY fan-out L=${L}${variants.length > 1 ? ` [${tag}]` : ""}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtpFloor), 1)}x node:crypto SRTP-GCM protect (${fmt(srtpFloor)} us); ${fmt(packetsPerSec)} packets/s at ${fmt(cpuPct)} % CPU, loss ${fmt(lossPct, 2)} %`,
         );
       } finally {
         await Promise.all(procs.map((p) => p.close()));
@@ -398,15 +397,13 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
     }
   }
   if (variants.length > 1) {
-    const med = (w: MediaWindow[], f: (m: MediaWindow) => number) => spread(w.map(f)).median;
     const pct = (a: number, b: number) => `${b <= a ? "-" : "+"}${fmt((Math.abs(b - a) / a) * 100, 0)} %`;
     for (const L of o.listeners) {
       const st = points.find((p) => p.listeners === L && p.srtp === "stock");
       const ca = points.find((p) => p.listeners === L && p.srtp === "cache");
       if (!st || !ca) continue;
-      const [s0, s1] = [med(st.server, (w) => w.usPerPacket), med(ca.server, (w) => w.usPerPacket)];
-      const [b0, b1] = [med(st.bare, (w) => w.usPerPacket), med(ca.bare, (w) => w.usPerPacket)];
-      const [c0, c1] = [med(st.server, (w) => w.cpuPct), med(ca.server, (w) => w.cpuPct)];
+      const { su: s0, bu: b0, cpuPct: c0 } = medians(st);
+      const { su: s1, bu: b1, cpuPct: c1 } = medians(ca);
       log(
         `SUMMARY SRTP key cache L=${L}: server ${fmt(s0)} -> ${fmt(s1)} us/packet (${pct(s0, s1)}), CPU ${fmt(c0)} -> ${fmt(c1)} %; bare werift floor ${fmt(b0)} -> ${fmt(b1)} us (${pct(b0, b1)}); server/floor ${fmt(ratio(s0, b0), 2)}x -> ${fmt(ratio(s1, b1), 2)}x`,
       );
@@ -418,15 +415,10 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
     const last = variants[variants.length - 1];
     const ok = points
       .filter((p) => p.srtp === last)
-      .filter(
-        (p) =>
-          spread(p.server.map((w) => w.lossPct)).median < 0.5 &&
-          spread(p.server.map((w) => w.cpuPct)).median < 100,
-      );
+      .filter((p) => median(p.server, (w) => w.lossPct) < 0.5 && median(p.server, (w) => w.cpuPct) < 100);
     const largest = ok.length > 0 ? Math.max(...ok.map((p) => p.listeners)) : 0;
     const top = points.filter((p) => p.srtp === last).at(-1) as FanoutPoint;
-    const us = spread(top.server.map((w) => w.usPerPacket)).median;
-    const bareUs = spread(top.bare.map((w) => w.usPerPacket)).median;
+    const { su: us, bu: bareUs } = medians(top);
     const perCore = Math.floor(1e6 / (us * ppsPerListener));
     const barePerCore = Math.floor(1e6 / (bareUs * ppsPerListener));
     log(
@@ -436,12 +428,8 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
   return { points, srtp };
 }
 
-export interface RoomsPoint {
+export interface RoomsPoint extends ServerVsBare {
   rooms: number;
-  server: MediaWindow[];
-  bare: MediaWindow[];
-  serverIdle: number;
-  bareIdle: number;
 }
 
 export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
@@ -476,116 +464,20 @@ export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
       const streams = R * 12;
       await connectBare(bare, mps, streams, o.bitrate);
       await warmUp(mps, bare, mps, streams, `rooms R=${R}`);
-      const point: RoomsPoint = { rooms: R, server: [], bare: [], serverIdle: 0, bareIdle: 0 };
-      point.serverIdle = await idleRate(serverCpu(server), o.idleMs);
-      point.bareIdle = await idleRate(procCpu(bare), o.idleMs);
-      for (let r = 0; r < o.rounds; r++) {
-        // Each generated packet of a member reaches the 3 others.
-        point.server.push(
-          await measureWindow(
-            mps,
-            serverCpu(server),
-            mps,
-            3,
-            o.durationMs,
-            point.serverIdle,
-            o.settleMs ?? 800,
-          ),
-        );
-        point.bare.push(
-          await measureWindow(
-            [bare],
-            procCpu(bare),
-            mps,
-            streams,
-            o.durationMs,
-            point.bareIdle,
-            o.settleMs ?? 800,
-          ),
-        );
-      }
+      // Each generated packet of a member reaches the 3 others.
+      const point: RoomsPoint = {
+        rooms: R,
+        ...(await measureServerVsBare(server, bare, mps, mps, { server: 3, bare: streams }, o)),
+      };
       out.push(point);
-      const s = point.server;
-      const b = point.bare;
-      const col = (w: MediaWindow[], f: (m: MediaWindow) => number) => w.map(f);
       log(
         `\nR = ${R} (${R * 4} publishers, ${streams} forwarded streams of ${shape.videoPps + shape.audioPps} packets/s)`,
       );
+      const rows = serverVsBareRows(point);
+      log(table(SPREAD_HEADER, [...rows.throughput, ...rows.perPacket, ...rows.rest]));
+      const { su, bu, sm, bm, packetsPerSec, cpuPct, lossPct } = medians(point);
       log(
-        table(SPREAD_HEADER, [
-          spreadRow(
-            "forwarded packets/s",
-            "1/s",
-            col(s, (w) => w.packetsPerSec),
-          ),
-          spreadRow(
-            "server CPU",
-            "%",
-            col(s, (w) => w.cpuPct),
-          ),
-          spreadRow(
-            "server CPU per forwarded packet",
-            "us",
-            col(s, (w) => w.usPerPacket),
-          ),
-          spreadRow(
-            "bare werift CPU per sent packet",
-            "us",
-            col(b, (w) => w.usPerPacket),
-          ),
-          spreadRow(
-            "  same, minus idle CPU: server",
-            "us",
-            col(s, (w) => w.marginalUsPerPacket),
-          ),
-          spreadRow(
-            "  same, minus idle CPU: bare",
-            "us",
-            col(b, (w) => w.marginalUsPerPacket),
-          ),
-          spreadRow(
-            "bare werift CPU",
-            "%",
-            col(b, (w) => w.cpuPct),
-          ),
-          [
-            "server / bare idle CPU",
-            "%",
-            "",
-            `${fmt(point.serverIdle / 1e4)} / ${fmt(point.bareIdle / 1e4)}`,
-            "",
-          ],
-          spreadRow(
-            "server RSS",
-            "MiB",
-            col(s, (w) => w.rss / 2 ** 20),
-          ),
-          spreadRow(
-            "loss through server",
-            "%",
-            col(s, (w) => w.lossPct),
-            2,
-          ),
-          spreadRow(
-            "  of which not sent by the server",
-            "%",
-            col(s, (w) => w.notSentPct),
-            2,
-          ),
-          spreadRow(
-            "loss bare werift",
-            "%",
-            col(b, (w) => w.lossPct),
-            2,
-          ),
-        ]),
-      );
-      const su = spread(col(s, (w) => w.usPerPacket)).median;
-      const bu = spread(col(b, (w) => w.usPerPacket)).median;
-      const sm = spread(col(s, (w) => w.marginalUsPerPacket)).median;
-      const bm = spread(col(b, (w) => w.marginalUsPerPacket)).median;
-      log(
-        `SUMMARY rooms R=${R}: ${fmt(spread(col(s, (w) => w.packetsPerSec)).median)} forwarded packets/s at ${fmt(spread(col(s, (w) => w.cpuPct)).median)} % server CPU; ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor for the same packet count (${fmt(bu)} us; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x); loss ${fmt(spread(col(s, (w) => w.lossPct)).median, 2)} %`,
+        `SUMMARY rooms R=${R}: ${fmt(packetsPerSec)} forwarded packets/s at ${fmt(cpuPct)} % server CPU; ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor for the same packet count (${fmt(bu)} us; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x); loss ${fmt(lossPct, 2)} %`,
       );
     } finally {
       await Promise.all(procs.map((p) => p.close()));

@@ -174,55 +174,26 @@ export async function runRelay(o: RelayOptions): Promise<RelayResult> {
   } finally {
     await Promise.all([server.close(), fwd.close()]);
   }
-  const rows = [
-    spreadRow(
-      "server msgs/s",
-      "msg/s",
-      res.server.map((r) => r.msgsPerSec),
-    ),
-    spreadRow(
-      "baseline msgs/s",
-      "msg/s",
-      res.baseline.map((r) => r.msgsPerSec),
-    ),
-    spreadRow(
-      "server latency p50",
-      "ms",
-      res.server.map((r) => r.p50Ms),
-    ),
-    spreadRow(
-      "server latency p99",
-      "ms",
-      res.server.map((r) => r.p99Ms),
-    ),
-    spreadRow(
-      "baseline latency p50",
-      "ms",
-      res.baseline.map((r) => r.p50Ms),
-    ),
-    spreadRow(
-      "baseline latency p99",
-      "ms",
-      res.baseline.map((r) => r.p99Ms),
-    ),
-    spreadRow(
-      "server CPU per message",
-      "us",
-      res.server.map((r) => r.cpuUsPerMsg),
-    ),
-    spreadRow(
-      "baseline CPU per message",
-      "us",
-      res.baseline.map((r) => r.cpuUsPerMsg),
-    ),
-  ];
-  log(table(SPREAD_HEADER, rows));
-  const sm = spread(res.server.map((r) => r.msgsPerSec)).median;
-  const bm = spread(res.baseline.map((r) => r.msgsPerSec)).median;
+  const median = (rs: RelayRound[], f: (r: RelayRound) => number) => spread(rs.map(f)).median;
+  /** The rows of one side ("server" or "baseline"): msgs/s, latency p50 and p99, CPU per message. */
+  const side = (who: string, rs: RelayRound[]) => {
+    const row = (figure: string, unit: string, f: (r: RelayRound) => number) =>
+      spreadRow(`${who} ${figure}`, unit, rs.map(f));
+    return {
+      msgs: row("msgs/s", "msg/s", (r) => r.msgsPerSec),
+      latency: [row("latency p50", "ms", (r) => r.p50Ms), row("latency p99", "ms", (r) => r.p99Ms)],
+      cpu: row("CPU per message", "us", (r) => r.cpuUsPerMsg),
+    };
+  };
+  const s = side("server", res.server);
+  const b = side("baseline", res.baseline);
+  log(table(SPREAD_HEADER, [s.msgs, b.msgs, ...s.latency, ...b.latency, s.cpu, b.cpu]));
+  const sm = median(res.server, (r) => r.msgsPerSec);
+  const bm = median(res.baseline, (r) => r.msgsPerSec);
   res.ratio = ratio(sm, bm);
   const cpuRatio = ratio(
-    spread(res.server.map((r) => r.cpuUsPerMsg)).median,
-    spread(res.baseline.map((r) => r.cpuUsPerMsg)).median,
+    median(res.server, (r) => r.cpuUsPerMsg),
+    median(res.baseline, (r) => r.cpuUsPerMsg),
   );
   log(
     `SUMMARY relay: server ${fmt(sm)} msg/s vs bare ws ${fmt(bm)} msg/s = ${fmt(res.ratio, 2)}x (target >= 0.6: ${verdict(res.ratio >= 0.6)}); CPU per message ${fmt(cpuRatio, 2)}x the baseline's`,

@@ -3,54 +3,13 @@
  * synthetic VP8 + Opus, listeners that answer the server's offers and record what arrives, and a
  * shuttle that carries MediaEvents to them and their answers/candidates back, on 127.0.0.1 only.
  */
-import {
-  MediaStreamTrack,
-  type RTCPeerConnection as PeerConnection,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpHeader,
-  RtpPacket,
-  useNACK,
-  usePLI,
-  useREMB,
-  useSdesMid,
-} from "werift";
+import { MediaStreamTrack, type RTCPeerConnection as PeerConnection, RtpHeader, RtpPacket } from "werift";
 import type { MediaEvent, MediaPort } from "../../src/media/media-port.ts";
+import { weriftPeerConnection } from "./werift-config.ts";
 
+/** The peers of the tests: 127.0.0.1, VP8 with RTX, one bundled transport. */
 export function newTestPeerConnection(): PeerConnection {
-  return new RTCPeerConnection({
-    codecs: {
-      audio: [
-        new RTCRtpCodecParameters({
-          mimeType: "audio/opus",
-          clockRate: 48000,
-          channels: 2,
-          payloadType: 111,
-        }),
-      ],
-      video: [
-        new RTCRtpCodecParameters({
-          mimeType: "video/VP8",
-          clockRate: 90000,
-          payloadType: 96,
-          rtcpFeedback: [useNACK(), usePLI(), useREMB()],
-        }),
-        new RTCRtpCodecParameters({
-          mimeType: "video/rtx",
-          clockRate: 90000,
-          payloadType: 97,
-          parameters: "apt=96",
-        }),
-      ],
-    },
-    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
-    iceServers: [],
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ["127.0.0.1"],
-    iceInterfaceAddresses: { udp4: "127.0.0.1" },
-    bundlePolicy: "max-bundle",
-  });
+  return weriftPeerConnection({ address: "127.0.0.1", rtx: true, bundlePolicy: "max-bundle" });
 }
 
 export interface Received {

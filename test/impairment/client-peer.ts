@@ -9,18 +9,9 @@
  * Env: SERVER_URL, CLIENT_IP, ROOM.
  */
 import { createInterface } from "node:readline";
-import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpHeader,
-  RtpPacket,
-  useNACK,
-  usePLI,
-  useREMB,
-  useSdesMid,
-} from "werift";
+import { MediaStreamTrack, type RTCPeerConnection, RtpHeader, RtpPacket } from "werift";
 import WebSocket from "ws";
+import { weriftPeerConnection } from "../helpers/werift-config.ts";
 
 const url = process.env.SERVER_URL ?? "ws://127.0.0.1:8080/api";
 const clientIp = process.env.CLIENT_IP ?? "127.0.0.1";
@@ -29,33 +20,9 @@ const t0 = performance.now();
 const now = () => Math.round(performance.now() - t0);
 const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ t: now(), ...o })}\n`);
 
+/** Peers on CLIENT_IP (the client namespace's address), VP8 without RTX, werift's bundle policy. */
 function peer(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    codecs: {
-      audio: [
-        new RTCRtpCodecParameters({
-          mimeType: "audio/opus",
-          clockRate: 48000,
-          channels: 2,
-          payloadType: 111,
-        }),
-      ],
-      video: [
-        new RTCRtpCodecParameters({
-          mimeType: "video/VP8",
-          clockRate: 90000,
-          payloadType: 96,
-          rtcpFeedback: [useNACK(), usePLI(), useREMB()],
-        }),
-      ],
-    },
-    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
-    iceServers: [],
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: [clientIp],
-    iceInterfaceAddresses: { udp4: clientIp },
-  });
+  return weriftPeerConnection({ address: clientIp, rtx: false });
 }
 
 type Msg = { a: string; s?: boolean; e?: number; d?: Record<string, unknown> };
