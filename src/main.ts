@@ -6,8 +6,7 @@ import { createEventSink } from "./events/create-event-sink.ts";
 import { loadProfilingConfig, type ProfilingConfig } from "./http/profiling.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { newLogger } from "./lib/logger.ts";
-import { newWeriftMediaPlane } from "./media/werift-media-plane.ts";
-import { newWorkerMediaPlane } from "./media/worker/worker-media-plane.ts";
+import { createMediaPlane } from "./media/create-media-plane.ts";
 import { newMetrics } from "./metrics/metrics.ts";
 import { startServer } from "./server.ts";
 
@@ -38,11 +37,7 @@ async function main(): Promise<void> {
       "DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.",
     );
   }
-  const media = !mediaConfig
-    ? undefined
-    : mediaConfig.workers > 0
-      ? newWorkerMediaPlane(mediaConfig, { log, metrics }, { workers: mediaConfig.workers })
-      : newWeriftMediaPlane(mediaConfig, { log, metrics });
+  const media = mediaConfig ? createMediaPlane(mediaConfig, { log, metrics }) : undefined;
   const server = await startServer({
     config,
     log,

@@ -6,9 +6,8 @@ import { createEventSink } from "../../src/events/create-event-sink.ts";
 import type { EventSink } from "../../src/events/event-sink.ts";
 import type { DomainEvent } from "../../src/events/event-types.ts";
 import { newLogger, newSilentLogger } from "../../src/lib/logger.ts";
+import { createMediaPlane } from "../../src/media/create-media-plane.ts";
 import type { MediaPort } from "../../src/media/media-port.ts";
-import { newWeriftMediaPlane } from "../../src/media/werift-media-plane.ts";
-import { newWorkerMediaPlane } from "../../src/media/worker/worker-media-plane.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 
@@ -52,13 +51,7 @@ export async function startTestServer(
     !extra.media && config.rooms.mode === "mcu"
       ? loadMediaConfig({ PUBLIC_IPV4: "127.0.0.1", ...env })
       : undefined;
-  const media =
-    extra.media ??
-    (!mediaConfig
-      ? undefined
-      : mediaConfig.workers > 0
-        ? newWorkerMediaPlane(mediaConfig, { log, metrics }, { workers: mediaConfig.workers })
-        : newWeriftMediaPlane(mediaConfig, { log, metrics }));
+  const media = extra.media ?? (mediaConfig ? createMediaPlane(mediaConfig, { log, metrics }) : undefined);
   const server = await startServer({
     config,
     log,
