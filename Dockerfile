@@ -31,6 +31,11 @@ ENV NODE_ENV=production \
     BIND_ADDRESS=0.0.0.0 \
     MEDIA_LISTEN_IPV4=0.0.0.0 \
     STATIC_PORTS=40000-40999
+# GStreamer for server-made low video layers (src/media/transcode/, docs/media.md "Transcoding"); without
+# it transcoding is off. Skipped when present (test/integration/ops-build.test.ts replays this file).
+RUN (command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 --exists vp8enc) || \
+    (apt-get update && apt-get install -y --no-install-recommends gstreamer1.0-tools \
+       gstreamer1.0-plugins-base gstreamer1.0-plugins-good && rm -rf /var/lib/apt/lists/*)
 WORKDIR /app
 
 FROM base AS release

@@ -13,7 +13,8 @@ import { signTokens } from "./lib/tokens.ts";
 
 const HELP = `usage: npm run load -- --url <ws(s)://host:port/api> [options]
 
-  --url URL             the server's WebSocket endpoint (required)
+  --url URL[,URL...]    the server's WebSocket endpoint (required); several (a cluster's nodes):
+                        member i connects to the (i mod n)-th
   --rooms N             rooms to fill (default 10)
   --members N           members per room (default 4; the server's ROOM_MAX_MEMBERS caps it)
   --duration S          seconds of steady load after everyone joined (default 30)
@@ -39,6 +40,8 @@ Note: the server allows MAX_CONNECTIONS_PER_IP (default 200) sockets per client 
 
 interface Opts {
   url: string;
+  /** --url split on commas: member i connects to urls[i % urls.length]. */
+  urls: string[];
   rooms: number;
   members: number;
   durationS: number;
@@ -96,12 +99,14 @@ function parse(argv: string[]): Opts {
     return n;
   };
   if (!values.url) throw new Error("--url is required");
-  if (!/^wss?:\/\//.test(values.url)) throw new Error("--url must start with ws:// or wss://");
+  const urls = values.url.split(",").map((u) => u.trim());
+  if (!urls.every((u) => /^wss?:\/\//.test(u))) throw new Error("--url must start with ws:// or wss://");
   if (values.action !== "sendMessage" && values.action !== "exchangeCandidate") {
     throw new Error("--action must be sendMessage or exchangeCandidate");
   }
   return {
     url: values.url,
+    urls,
     rooms: num("rooms", values.rooms, 1),
     members: num("members", values.members, 1),
     durationS: num("duration", values.duration, 0),
@@ -238,7 +243,7 @@ async function main(): Promise<void> {
   const connectOne = async (m: Member) => {
     let client: SigClient;
     try {
-      client = await SigClient.connect(o.url, 15_000, wsOptions);
+      client = await SigClient.connect(o.urls[m.index % o.urls.length] as string, 15_000, wsOptions);
     } catch (err) {
       c.connectFailed++;
       c.error(`connect: ${(err as Error).message}`);
@@ -406,7 +411,7 @@ async function runMedia(o: Opts, tokens: string[], runId: string): Promise<void>
             publish: i % o.members < publishers,
           });
         }
-        return p.join(o.url, members, o.bitrate);
+        return p.join(o.urls[k % o.urls.length] as string, members, o.bitrate);
       }),
     );
     // Every listener connection up, and a short warm-up, before the counted window starts.

@@ -1,26 +1,11 @@
-import { newTokenVerifier } from "./auth/token-verifier.ts";
-import { loadConfig } from "./config/config.ts";
-import { loadEventsConfig } from "./config/events-config.ts";
-import { loadMediaConfig } from "./config/media-config.ts";
-import { createEventSink } from "./events/create-event-sink.ts";
-import { loadProfilingConfig, type ProfilingConfig } from "./http/profiling.ts";
+import { type AppConfig, buildApp, loadAppConfig } from "./app.ts";
 import { ConfigError } from "./lib/errors.ts";
-import { newLogger } from "./lib/logger.ts";
-import { createMediaPlane } from "./media/create-media-plane.ts";
-import { newMetrics } from "./metrics/metrics.ts";
-import { startServer } from "./server.ts";
 
-/** Composition root: config -> logger -> metrics -> event sink -> verifier -> server; SIGTERM drains. */
+/** Reads the configuration, builds the app (src/app.ts), and drains it on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  let eventsConfig: ReturnType<typeof loadEventsConfig>;
-  let mediaConfig: ReturnType<typeof loadMediaConfig> | undefined;
-  let profiling: ProfilingConfig;
+  let appConfig: AppConfig;
   try {
-    config = loadConfig();
-    eventsConfig = loadEventsConfig();
-    profiling = loadProfilingConfig();
-    if (config.rooms.mode === "mcu") mediaConfig = loadMediaConfig();
+    appConfig = loadAppConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`webrtcsignaling: ${err.message}\n`);
@@ -28,26 +13,20 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = newLogger({ level: config.log.level, pretty: config.log.pretty });
-  const metrics = newMetrics();
-  const events = createEventSink(eventsConfig, { log: log.child({ component: "events" }), metrics });
-  const verifier = await newTokenVerifier(config.auth);
-  if (verifier.mode === "development") {
+  const { config } = appConfig;
+  const server = await buildApp(appConfig);
+  const log = server.log;
+  if (config.auth.devMode) {
     log.warn(
       "DEVELOPMENT MODE: no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL set; the bearer string is taken as the userId. Never run like this in production.",
     );
   }
-  const media = mediaConfig ? createMediaPlane(mediaConfig, { log, metrics }) : undefined;
-  const server = await startServer({
-    config,
-    log,
-    metrics,
-    events,
-    verifier,
-    roomLiveIntervalMs: eventsConfig.roomLiveIntervalMs,
-    profiling,
-    ...(media ? { media } : {}),
-  });
+  if (config.bindAddressFrom === "development default") {
+    log.warn(
+      { bindAddress: config.bindAddress },
+      "development mode: listening on 127.0.0.1 only (other machines cannot connect); set BIND_ADDRESS=0.0.0.0 to change that",
+    );
+  }
   log.info({ url: server.url.replace(/^ws/, "http").replace(/\/api$/, "/") }, "demo page");
 
   let stopping = false;

@@ -3,37 +3,51 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { TokenVerifier } from "./auth/token-verifier.ts";
+import { iceServersFor } from "./auth/turn-credentials.ts";
+import { ClusterNode } from "./cluster/cluster-node.ts";
+import type { ClusterConfig } from "./config/cluster-config.ts";
 import type { Config } from "./config/config.ts";
+import type { TurnConfig } from "./config/turn-config.ts";
 import type { EventSink } from "./events/event-sink.ts";
 import { newRoomLiveTicker } from "./events/room-live-ticker.ts";
+import { newApiProbeRoute } from "./http/api-probe.ts";
 import { newOpsRoutes } from "./http/ops-routes.ts";
 import { newProfilingRoutes, type ProfilingConfig } from "./http/profiling.ts";
 import { newRequestHandler } from "./http/request-handler.ts";
 import { newStaticFiles } from "./http/static-files.ts";
 import { modernTlsOptions } from "./http/tls-options.ts";
 import type { Logger } from "./lib/logger.ts";
+import { newMcuTransport } from "./mcu/mcu-transport.ts";
 import type { MediaPort } from "./media/media-port.ts";
 import type { Metrics } from "./metrics/metrics.ts";
-import { bridgeMediaEvents } from "./rooms/media-bridge.ts";
+import { newP2pRelay } from "./rooms/p2p-relay.ts";
 import { RoomManager } from "./rooms/room-manager.ts";
 import { SignalRouter } from "./rooms/signal-router.ts";
 import { newDispatcher } from "./signaling/dispatcher.ts";
 import { Hub } from "./signaling/hub.ts";
+import { MemberChannels } from "./signaling/member-channels.ts";
 import { newWebSocketEdge } from "./signaling/ws-edge.ts";
 
 export interface ServerDeps {
+  /** REDIS_URL set: this server is one node of a cluster (src/cluster/); absent: a single node. */
+  cluster?: { config: ClusterConfig; publicIpv4: string; mediaWorkers: number };
   config: Config;
   log: Logger;
   metrics: Metrics;
   events: EventSink;
   verifier: TokenVerifier;
+  /** The media plane of an MCU server; the server owns it from here on (closes it). */
   media?: MediaPort;
+  /** Deadline of one signaling call into the media plane. */
+  mediaCallTimeoutMs?: number;
   /** Directory of the built web client served at `/`. */
   webRoot?: string;
   /** Period of room.live events; 0 or absent disables them. */
   roomLiveIntervalMs?: number;
   /** /debug/cpu-profile and /debug/heap-snapshot; off when absent. */
   profiling?: ProfilingConfig;
+  /** TURN servers handed to members with time-limited credentials (joinR, reconnectR); none when absent. */
+  turn?: TurnConfig;
 }
 
 export interface RunningServer {
@@ -52,20 +66,47 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const { config, log, metrics, events, media } = deps;
   if (config.rooms.mode === "mcu" && !media) throw new Error("ROOM_MODE=mcu needs a media plane");
   const rooms = new RoomManager({
-    mode: config.rooms.mode,
     maxMembers: config.rooms.maxMembers,
     reconnectGraceMs: config.socket.reconnectGraceMs,
-    reconnectQueueMax: config.socket.reconnectQueueMax,
-    reconnectBufferBytes: config.socket.reconnectBufferBytes,
-    replayMaxAgeMs: config.socket.heartbeatTimeoutMs + config.socket.heartbeatIntervalMs,
     events,
     metrics,
-    ...(media ? { media } : {}),
+    // The room transport is chosen here, once: rooms/ never asks which mode it is in.
+    transport: (directory) =>
+      media
+        ? newMcuTransport(directory, { media, events, callTimeoutMs: deps.mediaCallTimeoutMs ?? 10_000 })
+        : newP2pRelay(),
+  });
+  const channels = new MemberChannels({
+    queueMax: config.socket.reconnectQueueMax,
+    bufferBytes: config.socket.reconnectBufferBytes,
+    replayMaxAgeMs: config.socket.heartbeatTimeoutMs + config.socket.heartbeatIntervalMs,
   });
   const router = new SignalRouter(rooms);
   const hub = new Hub(config.socket.heartbeatIntervalMs);
-  const handlers = newDispatcher({ rooms, router, verifier: deps.verifier, events, metrics });
-  const unbridge = media ? bridgeMediaEvents(media, rooms, events) : () => {};
+  const turn = deps.turn;
+  const handlers = newDispatcher({
+    rooms,
+    channels,
+    router,
+    verifier: deps.verifier,
+    events,
+    metrics,
+    ...(turn ? { iceServers: (userId: string) => iceServersFor(turn, userId) } : {}),
+  });
+  // A cluster node puts itself between the WebSocket edge and the dispatcher: rooms homed here
+  // run as before, the others are bridged to their home over Redis (src/cluster/).
+  const cluster = deps.cluster
+    ? new ClusterNode({
+        ...deps.cluster,
+        log,
+        metrics,
+        rooms,
+        channels,
+        connections: hub,
+        handlers,
+        verifier: deps.verifier,
+      })
+    : undefined;
   const ticker = newRoomLiveTicker({
     intervalMs: deps.roomLiveIntervalMs ?? 0,
     sink: events,
@@ -80,6 +121,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       ...rooms.stats(),
       mode: config.rooms.mode,
       rooms: rooms.snapshot(),
+      ...(cluster ? { cluster: cluster.state() } : {}),
     }),
   };
   const ops = newOpsRoutes(metrics, view, config.ops.token);
@@ -94,6 +136,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     [
       ops,
       profiling.route,
+      newApiProbeRoute(config.socket, {
+        draining: () => draining,
+        connectionsFrom: (ip) => hub.connectionsFrom(ip),
+      }),
       (req, res, path) => (req.method === "GET" ? staticFiles(res, path) : Promise.resolve(false)),
     ],
     log,
@@ -101,7 +147,14 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const server: Server = config.tls
     ? createHttpsServer(modernTlsOptions(config.tls), onRequest)
     : createHttpServer(onRequest);
-  const edge = newWebSocketEdge({ config, log, metrics, hub, handlers, isDraining: () => draining });
+  const edge = newWebSocketEdge({
+    config,
+    log,
+    metrics,
+    hub,
+    handlers: cluster ? cluster.edgeHandlers() : handlers,
+    isDraining: () => draining,
+  });
   server.on("upgrade", edge.onUpgrade);
   server.on("clientError", (_err, socket) => socket.destroy());
 
@@ -112,7 +165,11 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const port = (server.address() as AddressInfo).port;
   const scheme = config.tls ? "wss" : "ws";
   const host = config.bindAddress === "0.0.0.0" ? "127.0.0.1" : config.bindAddress;
-  log.info({ port, mode: config.rooms.mode, tls: Boolean(config.tls) }, "listening");
+  await cluster?.start(`${scheme}://${host}:${port}/api`);
+  log.info(
+    { port, bindAddress: config.bindAddress, mode: config.rooms.mode, tls: Boolean(config.tls) },
+    "listening",
+  );
 
   let closing: Promise<void> | undefined;
   const close = (signal?: AbortSignal) => {
@@ -122,9 +179,11 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       profiling.close();
       ticker.close();
       for (const conn of hub.all()) conn.close("shutdown");
-      rooms.close();
-      unbridge();
-      await media?.close();
+      // A cluster node hands its rooms to the other nodes (their members there keep the call).
+      const handedOver = (await cluster?.handOver()) ?? new Set<string>();
+      await rooms.close((roomId) => handedOver.has(roomId));
+      await cluster?.close();
+      channels.close();
       await events.close(signal);
       hub.close();
       edge.close();

@@ -9,14 +9,11 @@
  */
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
-import { loadConfig } from "../../src/config/config.ts";
-import { loadMediaConfig } from "../../src/config/media-config.ts";
+import { buildApp, loadAppConfig } from "../../src/app.ts";
 import type { EventSink } from "../../src/events/event-sink.ts";
 import { newSilentLogger } from "../../src/lib/logger.ts";
 import type { MediaPort } from "../../src/media/media-port.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
-import { startServer } from "../../src/server.ts";
 
 export type ChildRequest = { type: "stats"; id: number; gc?: boolean } | { type: "close" };
 export interface ChildStats {
@@ -30,6 +27,8 @@ export interface ChildStats {
   /** RTP packets in from publishers / forwarded to listeners, from the server's own counters. */
   rtpIn?: number;
   rtpOut?: number;
+  /** Datagrams the kernel dropped on the server's open media sockets (full receive buffer). */
+  udpDrops?: number;
   media?: { rooms: number; members: number; publishers: number; listeners: number };
 }
 export interface ChildReady {
@@ -57,8 +56,8 @@ interface Running {
   url: string;
   port: number;
   count(): number;
-  media?(): ChildStats["media"];
-  rtp?(): Promise<{ rtpIn: number; rtpOut: number }>;
+  media?(): Promise<ChildStats["media"]>;
+  rtp?(): Promise<{ rtpIn: number; rtpOut: number; udpDrops: number }>;
   close(): Promise<void>;
 }
 
@@ -101,40 +100,36 @@ async function startForwarder(): Promise<Running> {
 }
 
 async function startSignaling(): Promise<Running> {
-  const env = { PORT_NUMBER: "0", BIND_ADDRESS: "127.0.0.1", LOG_LEVEL: "silent", ...process.env };
-  const config = loadConfig(env);
-  const log = newSilentLogger();
+  // The same composition root as main.ts: MEDIA_WORKERS=N in the environment runs the worker plane.
+  const app = loadAppConfig({
+    PORT_NUMBER: "0",
+    BIND_ADDRESS: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    ...process.env,
+  });
   const metrics = newMetrics({ processMetrics: false });
   const events: EventSink = { publish: () => {}, ready: true, close: async () => {} };
-  let media: (MediaPort & { stats?: () => ChildStats["media"] }) | undefined;
-  if (config.rooms.mode === "mcu") {
-    // Imported lazily so that the signaling scenarios run even while the media plane is unfinished.
-    const { newWeriftMediaPlane } = await import("../../src/media/werift-media-plane.ts");
+  const server = await buildApp(
+    { ...app, events: { ...app.events, roomLiveIntervalMs: 0 } },
     // The server installs the SRTP key cache itself; BENCH_STOCK_SRTP=1 (`--stock-srtp`) measures without it.
-    media = newWeriftMediaPlane(loadMediaConfig(env), {
-      log,
-      metrics,
-      srtpKeyCache: process.env.BENCH_STOCK_SRTP !== "1",
-    });
-  }
-  const server = await startServer({
-    config,
-    log,
-    metrics,
-    events,
-    verifier: await newTokenVerifier(config.auth),
-    roomLiveIntervalMs: 0,
-    ...(media ? { media } : {}),
-  });
+    { log: newSilentLogger(), metrics, events, stockSrtp: process.env.BENCH_STOCK_SRTP === "1" },
+  );
+  const media = server.media as (MediaPort & { stats?: () => unknown }) | undefined;
   return {
     url: server.url,
     port: server.port,
     count: () => server.hub.size,
-    media: () => media?.stats?.(),
+    // In-thread plane: stats() is synchronous; the worker plane answers with a promise.
+    media: async () => (media?.stats ? ((await media.stats()) as ChildStats["media"]) : undefined),
     rtp: async () => {
       const sum = async (c: typeof metrics.rtpPacketsOut) =>
         (await c.get()).values.reduce((a, v) => a + v.value, 0);
-      return { rtpIn: await sum(metrics.rtpPacketsIn), rtpOut: await sum(metrics.rtpPacketsOut) };
+      const drops = (await metrics.udpSocketDrops.get()).values[0]?.value ?? 0;
+      return {
+        rtpIn: await sum(metrics.rtpPacketsIn),
+        rtpOut: await sum(metrics.rtpPacketsOut),
+        udpDrops: drops,
+      };
     },
     close: () => server.close(AbortSignal.timeout(5000)),
   };
@@ -145,10 +140,10 @@ async function main(): Promise<void> {
   process.on("message", (raw: ChildRequest) => {
     if (raw.type === "stats") {
       (raw.gc ? settle() : Promise.resolve()).then(async () => {
-        const rtp = running.media?.() ? await running.rtp?.() : undefined;
+        const m = await running.media?.();
+        const rtp = m ? await running.rtp?.() : undefined;
         const cpu = process.cpuUsage();
         const mem = process.memoryUsage();
-        const m = running.media?.();
         const stats: ChildStats = {
           type: "stats",
           id: raw.id,

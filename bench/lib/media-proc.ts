@@ -93,6 +93,13 @@ export async function sumStats(procs: readonly MediaProc[]): Promise<MediaStats>
       listenerPcs: a.listenerPcs + s.listenerPcs,
       receivingPcs: a.receivingPcs + s.receivingPcs,
       connectedPcs: a.connectedPcs + s.connectedPcs,
+      retries: a.retries + s.retries,
+      states: Object.fromEntries(
+        [...new Set([...Object.keys(a.states), ...Object.keys(s.states)])].map((k) => [
+          k,
+          (a.states[k] ?? 0) + (s.states[k] ?? 0),
+        ]),
+      ),
       errors: [...a.errors, ...s.errors],
     }),
     {
@@ -104,6 +111,8 @@ export async function sumStats(procs: readonly MediaProc[]): Promise<MediaStats>
       listenerPcs: 0,
       receivingPcs: 0,
       connectedPcs: 0,
+      retries: 0,
+      states: {} as Record<string, number>,
       errors: [] as string[],
     },
   );

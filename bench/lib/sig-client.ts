@@ -94,6 +94,7 @@ export class SigClient {
       bearer,
       platform: "bench",
       deviceName: "bench",
+      capabilities: ["reoffer"],
       ...extra,
     });
     if (!r.s) throw new Error(`join failed with e=${r.e}`);

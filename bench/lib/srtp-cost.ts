@@ -65,3 +65,62 @@ export function srtpProtectCostUs(payloadSizes: readonly number[], packets = 20_
   if (sink < 0) console.log(sink);
   return result;
 }
+
+/**
+ * Floor (c) of scenario 3: the cheapest forwarding path Node itself allows per outgoing packet,
+ * AES-128-GCM protect with a KeyObject (a new cipher per packet, the only way node:crypto does GCM
+ * with a fresh IV) into one datagram, and one `dgram` send of it to a loopback socket. The receiver
+ * runs in a worker thread; the figure is this thread's CPU (loopback delivery is charged to the
+ * sender), sent in batches of 50 with a turn of the event loop between, as a server would.
+ */
+export async function nodeForwardFloorUs(payloadSizes: readonly number[], packets = 20_000): Promise<number> {
+  const { createSocket } = await import("node:dgram");
+  const { Worker } = await import("node:worker_threads");
+  const receiver = new Worker(
+    `const s = require("node:dgram").createSocket("udp4");
+     const { parentPort } = require("node:worker_threads");
+     s.on("message", () => {});
+     s.bind(0, "127.0.0.1", () => parentPort.postMessage(s.address().port));
+     parentPort.on("message", () => s.close(() => parentPort.close()));`,
+    { eval: true },
+  );
+  const port = await new Promise<number>((r) => receiver.once("message", r));
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", () => r()));
+  const key = createSecretKey(randomBytes(16));
+  const salt = randomBytes(12);
+  const iv = Buffer.alloc(12);
+  const header = Buffer.alloc(20, 0);
+  header[0] = 0x90;
+  const payloads = payloadSizes.map((n) => randomBytes(n));
+  const send = (seq: number) => {
+    const payload = payloads[seq % payloads.length] as Buffer;
+    salt.copy(iv);
+    iv.writeUInt16BE(iv.readUInt16BE(10) ^ (seq & 0xffff), 10);
+    const c = createCipheriv("aes-128-gcm", key, iv);
+    c.setAAD(header);
+    const enc = c.update(payload);
+    c.final();
+    const out = Buffer.allocUnsafe(header.length + enc.length + 16);
+    header.copy(out);
+    enc.copy(out, header.length);
+    c.getAuthTag().copy(out, header.length + enc.length);
+    socket.send(out, port, "127.0.0.1");
+  };
+  const turn = () => new Promise<void>((r) => setImmediate(r));
+  const run = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      send(i);
+      if (i % 50 === 49) await turn();
+    }
+    await new Promise<void>((r) => socket.send(Buffer.alloc(1), port, "127.0.0.1", () => r()));
+  };
+  await run(Math.min(2000, packets)); // warm-up
+  const c0 = process.threadCpuUsage();
+  await run(packets);
+  const c = process.threadCpuUsage(c0);
+  socket.close();
+  receiver.postMessage("close");
+  await new Promise((r) => receiver.once("exit", r));
+  return (c.user + c.system) / packets;
+}

@@ -9,12 +9,14 @@
  *     total forwarded packets/s and CPU, against the bare werift floor for the same packet count.
  * Server and floor take turns (one generator runs at a time) so they see the same machine load.
  */
+
+import { udpRcvbufErrors } from "../../src/metrics/metrics.ts";
 import type { MediaStats, MemberSpec } from "../lib/media-child.ts";
 import { MediaProc, sumStats } from "../lib/media-proc.ts";
 import { type MeasuredProcess, spawnMeasured } from "../lib/proc.ts";
 import { streamShape } from "../lib/rtp-gen.ts";
 import { sleep } from "../lib/sig-client.ts";
-import { type SrtpCost, srtpProtectCostUs } from "../lib/srtp-cost.ts";
+import { nodeForwardFloorUs, type SrtpCost, srtpProtectCostUs } from "../lib/srtp-cost.ts";
 import { fmt, ratio, SPREAD_HEADER, spread, spreadRow, table, verdict } from "../lib/stats.ts";
 
 export interface FanoutOptions {
@@ -33,13 +35,30 @@ export interface FanoutOptions {
   log?: (line: string) => void;
   /**
    * SRTP variants to measure at each L, one after the other in the same run: "cache" (the server's
-   * src/media/srtp-key-cache.ts, in the server and in every werift peer process) and/or "stock"
+   * src/media/werift/srtp-key-cache.ts, in the server and in every werift peer process) and/or "stock"
    * (werift's SRTP as shipped). Default: ["stock"] with BENCH_STOCK_SRTP=1 in the environment, else ["cache"].
    */
   srtp?: SrtpVariant[];
+  /**
+   * Forwarding paths to measure at each L (MEDIA_FORWARDING): one server process per path, all
+   * connected to the same listener processes, their windows alternated round by round with the bare
+   * floor. Default: ["own"] (the server's default).
+   */
+  forwarding?: Forwarding[];
 }
 
 export type SrtpVariant = "cache" | "stock";
+/**
+ * A server's media path: "own" (own egress and own SRTP receive, the default), "own-egress" (own
+ * egress, publishers' SRTP decrypted by werift: MEDIA_RECEIVE=werift, issue 11 before the receive
+ * side was owned), "werift" (werift's sender and receiver).
+ */
+export type Forwarding = "own" | "own-egress" | "werift";
+/** The server environment of a media path. */
+const pathEnv = (f: Forwarding) => ({
+  MEDIA_FORWARDING: f === "werift" ? "werift" : "own",
+  MEDIA_RECEIVE: f === "own" ? "own" : "werift",
+});
 /** Environment of the measured server and the peer processes for an SRTP variant. */
 const srtpEnv = (v: SrtpVariant) => ({ BENCH_STOCK_SRTP: v === "stock" ? "1" : "0" });
 const defaultSrtp = (): SrtpVariant => (process.env.BENCH_STOCK_SRTP === "1" ? "stock" : "cache");
@@ -54,6 +73,8 @@ export interface RoomsOptions {
   bitrate: number;
   cpuProfDir?: string;
   log?: (line: string) => void;
+  /** Forwarding paths (MEDIA_FORWARDING), one server each with its own member processes, windows alternated. */
+  forwarding?: Forwarding[];
 }
 
 export interface MediaWindow {
@@ -73,6 +94,9 @@ export interface MediaWindow {
   lossPct: number;
   /** Part of the loss the server itself did not send (its rtp_packets_sent counter); the rest was lost after it (kernel buffers, busy receivers). */
   notSentPct: number;
+  /** Datagrams the kernel dropped for full receive buffers, start..stop: on the server's media sockets, and in the whole namespace (/proc/net/snmp RcvbufErrors, peers included). */
+  serverDrops: number;
+  rcvbufErrors: number;
 }
 
 const MEDIA_ENV = { ROOM_MODE: "mcu", PUBLIC_IPV4: "127.0.0.1" };
@@ -83,9 +107,9 @@ const sentOf = (s: MediaStats) => s.videoSent + s.audioSent;
  * One window: starts the generators of `gen`, lets them settle, then measures `measured`'s CPU and
  * what the listener processes received; `fanout` is how many listeners get each generated packet.
  */
-async function measureWindow(
+export async function measureWindow(
   gen: MediaProc[],
-  measured: () => Promise<{ cpuUs: number; rss: number; out?: number }>,
+  measured: () => Promise<{ cpuUs: number; rss: number; out?: number; drops?: number }>,
   listenerProcs: MediaProc[],
   fanout: number,
   ms: number,
@@ -93,6 +117,7 @@ async function measureWindow(
   settleMs: number,
 ): Promise<MediaWindow> {
   const [gPre, lPre, mPre] = await Promise.all([sumStats(gen), sumStats(listenerProcs), measured()]);
+  const rcvbufPre = udpRcvbufErrors() ?? 0;
   await Promise.all(gen.map((g) => g.call({ type: "start" })));
   await sleep(settleMs);
   const [m0, l0] = await Promise.all([measured(), sumStats(listenerProcs)]);
@@ -104,6 +129,7 @@ async function measureWindow(
   await sleep(Math.max(300, settleMs / 2));
   // Loss over the whole start..stop period (after draining), so no packet is in flight at either end.
   const [gPost, lPost, mPost] = await Promise.all([sumStats(gen), sumStats(listenerProcs), measured()]);
+  const rcvbufErrors = (udpRcvbufErrors() ?? 0) - rcvbufPre;
   const out = mPre.out !== undefined && mPost.out !== undefined ? mPost.out - mPre.out : undefined;
   const cpuUs = m1.cpuUs - m0.cpuUs;
   const received = l1.received - l0.received;
@@ -125,6 +151,8 @@ async function measureWindow(
     cpuPct: (cpuUs / (wallMs * 1000)) * 100,
     lossPct: expected > 0 ? Math.max(0, (1 - arrived / expected) * 100) : 0,
     notSentPct: out !== undefined && expected > 0 ? Math.max(0, (1 - out / expected) * 100) : Number.NaN,
+    serverDrops: (mPost.drops ?? Number.NaN) - (mPre.drops ?? Number.NaN),
+    rcvbufErrors,
   };
 }
 
@@ -143,6 +171,7 @@ const serverCpu = (s: MeasuredProcess) => async () => {
     cpuUs: st.cpuUserUs + st.cpuSystemUs,
     rss: st.rss,
     ...(st.rtpOut !== undefined ? { out: st.rtpOut } : {}),
+    ...(st.udpDrops !== undefined ? { drops: st.udpDrops } : {}),
   };
 };
 const procCpu = (p: MediaProc) => async () => {
@@ -150,7 +179,7 @@ const procCpu = (p: MediaProc) => async () => {
   return { cpuUs: st.cpuUs, rss: st.rss };
 };
 
-async function waitFor(
+export async function waitFor(
   procs: MediaProc[],
   field: "receivingPcs" | "connectedPcs",
   want: number,
@@ -164,35 +193,12 @@ async function waitFor(
     seen.push(...s.errors);
     if (performance.now() > deadline) {
       throw new Error(
-        `${what}: only ${s[field]}/${want} listener connections ${field === "connectedPcs" ? "connected" : "received video"} (${seen.slice(0, 3).join("; ")})`,
+        `${what}: only ${s[field]}/${want} listener connections ${field === "connectedPcs" ? "connected" : "received video"} (states ${JSON.stringify(s.states)}, ${s.retries} members joined again; ${seen.slice(0, 3).join("; ")})`,
       );
     }
     await sleep(250);
     s = await sumStats(procs);
   }
-}
-
-/**
- * Connections first (no media flowing, so ICE/DTLS handshakes do not compete with forwarding on a
- * small machine), then each path warmed up on its own until every listener got video.
- */
-async function warmUp(
-  serverGen: MediaProc[],
-  bare: MediaProc,
-  listenerProcs: MediaProc[],
-  n: number,
-  what: string,
-) {
-  await waitFor(listenerProcs, "connectedPcs", 2 * n, what, 30_000 + n * 600);
-  for (const [gen, want] of [
-    [serverGen, n],
-    [[bare], 2 * n],
-  ] as const) {
-    await Promise.all(gen.map((g) => g.call({ type: "start" })));
-    await waitFor(listenerProcs, "receivingPcs", want, what, 20_000 + n * 200);
-    await Promise.all(gen.map((g) => g.call({ type: "stop" })));
-  }
-  await sleep(500);
 }
 
 /** Bare werift senders in `bare` connected to `count` answering peers spread over `listenerProcs`. */
@@ -218,46 +224,52 @@ export interface ServerVsBare {
 }
 
 /**
- * Idle CPU of the server and of the bare sender, then `rounds` windows taking turns: the server
- * path (generators `gen`, each packet reaching `fanout.server` listeners) and the bare floor.
+ * Several servers against one bare floor: idle CPU of each, then `rounds` rounds in which every
+ * server (its own generators, each packet reaching `fanout` listeners) and then the bare floor take
+ * one window each, so that all paths see the same machine load over the run.
  */
-async function measureServerVsBare(
-  server: MeasuredProcess,
+async function measureServersVsBare(
+  servers: { server: MeasuredProcess; gen: MediaProc[] }[],
   bare: MediaProc,
-  gen: MediaProc[],
   listenerProcs: MediaProc[],
-  fanout: { server: number; bare: number },
+  fanout: number | { server: number; bare: number },
   o: { rounds: number; durationMs: number; idleMs?: number; settleMs?: number },
-): Promise<ServerVsBare> {
-  const p: ServerVsBare = { server: [], bare: [], serverIdle: 0, bareIdle: 0 };
-  p.serverIdle = await idleRate(serverCpu(server), o.idleMs);
-  p.bareIdle = await idleRate(procCpu(bare), o.idleMs);
+): Promise<ServerVsBare[]> {
+  const f = typeof fanout === "number" ? { server: fanout, bare: fanout } : fanout;
+  const points: ServerVsBare[] = servers.map(() => ({ server: [], bare: [], serverIdle: 0, bareIdle: 0 }));
+  for (const [i, s] of servers.entries())
+    (points[i] as ServerVsBare).serverIdle = await idleRate(serverCpu(s.server), o.idleMs);
+  const bareIdle = await idleRate(procCpu(bare), o.idleMs);
+  const bareWindows: MediaWindow[] = [];
   const settleMs = o.settleMs ?? 800;
   for (let r = 0; r < o.rounds; r++) {
-    p.server.push(
-      await measureWindow(
-        gen,
-        serverCpu(server),
-        listenerProcs,
-        fanout.server,
-        o.durationMs,
-        p.serverIdle,
-        settleMs,
-      ),
-    );
-    p.bare.push(
-      await measureWindow(
-        [bare],
-        procCpu(bare),
-        listenerProcs,
-        fanout.bare,
-        o.durationMs,
-        p.bareIdle,
-        settleMs,
-      ),
+    // The server measured second in a round costs more per packet (up to 1.3x at L = 10 for the
+    // same code, in either order; 2026-12-02): the order is rotated round by round.
+    for (let k = 0; k < servers.length; k++) {
+      const i = (k + r) % servers.length;
+      const s = servers[i] as { server: MeasuredProcess; gen: MediaProc[] };
+      const p = points[i] as ServerVsBare;
+      p.server.push(
+        await measureWindow(
+          s.gen,
+          serverCpu(s.server),
+          listenerProcs,
+          f.server,
+          o.durationMs,
+          p.serverIdle,
+          settleMs,
+        ),
+      );
+    }
+    bareWindows.push(
+      await measureWindow([bare], procCpu(bare), listenerProcs, f.bare, o.durationMs, bareIdle, settleMs),
     );
   }
-  return p;
+  for (const p of points) {
+    p.bare = bareWindows;
+    p.bareIdle = bareIdle;
+  }
+  return points;
 }
 
 const median = (w: readonly MediaWindow[], f: (m: MediaWindow) => number) => spread(w.map(f)).median;
@@ -310,6 +322,8 @@ function serverVsBareRows(p: ServerVsBare) {
       row("loss through server", "%", s, (w) => w.lossPct, 2),
       row("  of which not sent by the server", "%", s, (w) => w.notSentPct, 2),
       row("loss bare werift", "%", b, (w) => w.lossPct, 2),
+      row("kernel drops on server sockets", "1", s, (w) => w.serverDrops, 0),
+      row("RcvbufErrors (namespace)", "1", s, (w) => w.rcvbufErrors, 0),
     ],
   };
 }
@@ -333,18 +347,77 @@ function srtpBaseline(bitrate: number, packets: number): SrtpCost {
 export interface FanoutPoint extends ServerVsBare {
   listeners: number;
   srtp: SrtpVariant;
+  forwarding: Forwarding;
+  /** A late listener per round, joining while the publisher streams: join to first video packet, and connected to first video packet (ms). */
+  lateJoinMs: number[];
+  lateConnectedMs: number[];
+  /** The same join split: join to the server's offer, offer to connected (ICE + DTLS). */
+  lateOfferMs: number[];
+  lateHandshakeMs: number[];
 }
 
-export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint[]; srtp: SrtpCost }> {
+/** `rounds` late listeners, one at a time, each joining 1 s into a stream of `pub`. */
+async function lateListeners(
+  pub: MediaProc,
+  lp: MediaProc,
+  url: string,
+  rounds: number,
+  bitrate: number,
+  tag: string,
+): Promise<{ join: number[]; connected: number[]; offer: number[]; handshake: number[] }> {
+  const out = {
+    join: [] as number[],
+    connected: [] as number[],
+    offer: [] as number[],
+    handshake: [] as number[],
+  };
+  for (let r = 0; r < rounds; r++) {
+    await pub.call({ type: "start" });
+    await sleep(1000);
+    const t = await lp.call<{
+      joinToFirstVideoMs: number;
+      connectedToFirstVideoMs: number;
+      joinToOfferMs: number;
+      offerToConnectedMs: number;
+    }>(
+      {
+        type: "lateJoin",
+        url,
+        member: { roomId: "fanout", userId: `late-${tag}-${r}`, publish: false },
+        bitrate,
+      },
+      60_000,
+    );
+    out.join.push(t.joinToFirstVideoMs);
+    out.connected.push(t.connectedToFirstVideoMs);
+    out.offer.push(t.joinToOfferMs);
+    out.handshake.push(t.offerToConnectedMs);
+    await pub.call({ type: "stop" });
+    await sleep(300);
+  }
+  return out;
+}
+
+export async function runFanout(
+  o: FanoutOptions,
+): Promise<{ points: FanoutPoint[]; srtp: SrtpCost; floorUs: number }> {
   const log = o.log ?? ((l: string) => console.log(l));
   const shape = streamShape(o.bitrate);
   const ppsPerListener = shape.videoPps + shape.audioPps;
+  const forwardings = o.forwarding ?? ["own"];
   log(
-    `\n## 3. Media fan-out: 1 publisher, VP8 ${shape.videoPacketSizes.length} packets/frame x 30 fps + Opus 50/s (${ppsPerListener} packets/s, ~${fmt(o.bitrate / 1e6, 2)} Mbit/s), L = ${o.listeners.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows`,
+    `\n## 3. Media fan-out: 1 publisher, VP8 ${shape.videoPacketSizes.length} packets/frame x 30 fps + Opus 50/s (${ppsPerListener} packets/s, ~${fmt(o.bitrate / 1e6, 2)} Mbit/s), L = ${o.listeners.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows` +
+      (forwardings.length > 1
+        ? `; media paths ${forwardings.join(" and ")} (MEDIA_FORWARDING/MEDIA_RECEIVE), one server each, windows alternated`
+        : ""),
   );
   const srtp = srtpBaseline(o.bitrate, o.srtpPackets ?? 20_000);
   log(
     `baseline (b): node:crypto SRTP protect of the same packet mix, new cipher per packet: AES-GCM (what werift peers negotiate) ${fmt(srtp.gcm)} us/packet, AES-CM+HMAC-SHA1-80 ${fmt(srtp.cm)} us; with keys reused as KeyObjects: GCM ${fmt(srtp.gcmKeyObject)} us, CM ${fmt(srtp.cmKeyObject)} us`,
+  );
+  const floorUs = await forwardFloor(o.bitrate, o.srtpPackets ?? 20_000);
+  log(
+    `floor (c): a Node forwarding path, AES-128-GCM protect with a KeyObject + one dgram send to loopback per packet, same mix: ${fmt(floorUs)} us/packet (sender thread CPU)`,
   );
   const variants = o.srtp ?? [defaultSrtp()];
   const points: FanoutPoint[] = [];
@@ -353,51 +426,112 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
     for (const variant of variants) {
       // werift's ciphers compared with the node:crypto protect that uses keys the same way.
       const srtpFloor = variant === "cache" ? srtp.gcmKeyObject : srtp.gcm;
-      const server = await spawnMeasured({
-        role: "server",
-        env: { ...MEDIA_ENV, ...srtpEnv(variant), ROOM_MAX_MEMBERS: String(Math.max(8, L + 1)) },
-        ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
-      });
+      const servers: MeasuredProcess[] = [];
       const procs: MediaProc[] = [];
       try {
+        for (const forwarding of forwardings) {
+          servers.push(
+            await spawnMeasured({
+              role: "server",
+              env: {
+                ...MEDIA_ENV,
+                ...srtpEnv(variant),
+                ...pathEnv(forwarding),
+                ROOM_MAX_MEMBERS: String(Math.max(8, L + 2 + o.rounds)),
+              },
+              ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+            }),
+          );
+        }
+        const S = servers.length;
+        if (o.cpuProfDir)
+          log(
+            `CPU profiles: ${servers.map((sv, i) => `server pid ${sv.pid} = forwarding ${forwardings[i]}`).join(", ")}`,
+          );
         const spawned = await Promise.all(
-          range(2 + Math.ceil(L / perProcess)).map(() => MediaProc.spawn(undefined, srtpEnv(variant))),
+          range(S + 1 + Math.ceil((L * S) / perProcess)).map(() =>
+            MediaProc.spawn(undefined, srtpEnv(variant)),
+          ),
         );
         procs.push(...spawned);
-        const [pub, bare, ...lps] = spawned as [MediaProc, MediaProc, ...MediaProc[]];
-        await pub.join(server.url, [{ roomId: "fanout", userId: "publisher", publish: true }], o.bitrate);
-        await Promise.all(
-          lps.map((p, k) => {
-            const members: MemberSpec[] = range(L)
-              .filter((i) => i % lps.length === k)
-              .map((i) => ({ roomId: "fanout", userId: `listener-${i}`, publish: false }));
-            return p.join(server.url, members, o.bitrate);
-          }),
-        );
+        const pubs = spawned.slice(0, S);
+        const [bare, ...lps] = spawned.slice(S) as [MediaProc, ...MediaProc[]];
+        for (const [i, server] of servers.entries()) {
+          await (pubs[i] as MediaProc).join(
+            server.url,
+            [{ roomId: "fanout", userId: "publisher", publish: true }],
+            o.bitrate,
+          );
+          await Promise.all(
+            lps.map((p, k) => {
+              const members: MemberSpec[] = range(L)
+                .filter((j) => (j + i * L) % lps.length === k)
+                .map((j) => ({ roomId: "fanout", userId: `listener-${j}`, publish: false }));
+              return members.length > 0 ? p.join(server.url, members, o.bitrate) : Promise.resolve();
+            }),
+          );
+          // One server's handshakes at a time: on 2 busy cores, 100+ at once miss ICE/DTLS timeouts.
+          await waitFor(lps, "connectedPcs", (i + 1) * L, `fan-out L=${L}`, 60_000 + L * 1000);
+        }
         await connectBare(bare, lps, L, o.bitrate);
-        await warmUp([pub], bare, lps, L, `fan-out L=${L}`);
-        const point: FanoutPoint = {
-          listeners: L,
-          srtp: variant,
-          ...(await measureServerVsBare(server, bare, [pub], lps, { server: L, bare: L }, o)),
-        };
-        points.push(point);
-        const tag = variant === "cache" ? "SRTP key cache" : "stock werift SRTP";
-        log(`\nL = ${L} (${tag})`);
-        const rows = serverVsBareRows(point);
-        log(table(SPREAD_HEADER, [...rows.perPacket, ...rows.throughput, ...rows.rest]));
-        const { su, bu, sm, bm, packetsPerSec, cpuPct, lossPct } = medians(point);
-        log(
-          `SUMMARY fan-out L=${L}${variants.length > 1 ? ` [${tag}]` : ""}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtpFloor), 1)}x node:crypto SRTP-GCM protect (${fmt(srtpFloor)} us); ${fmt(packetsPerSec)} packets/s at ${fmt(cpuPct)} % CPU, loss ${fmt(lossPct, 2)} %`,
+        await warmUpAll(pubs, bare, lps, L, `fan-out L=${L}`);
+        const measured = await measureServersVsBare(
+          servers.map((server, i) => ({ server, gen: [pubs[i] as MediaProc] })),
+          bare,
+          lps,
+          L,
+          o,
         );
+        const late: { join: number[]; connected: number[]; offer: number[]; handshake: number[] }[] = [];
+        for (const [i, server] of servers.entries()) {
+          late.push(
+            await lateListeners(
+              pubs[i] as MediaProc,
+              lps[0] as MediaProc,
+              server.url,
+              o.rounds,
+              o.bitrate,
+              String(i),
+            ),
+          );
+        }
+        for (const [i, forwarding] of forwardings.entries()) {
+          const point: FanoutPoint = {
+            listeners: L,
+            srtp: variant,
+            forwarding,
+            ...(measured[i] as ServerVsBare),
+            lateJoinMs: late[i]?.join ?? [],
+            lateConnectedMs: late[i]?.connected ?? [],
+            lateOfferMs: late[i]?.offer ?? [],
+            lateHandshakeMs: late[i]?.handshake ?? [],
+          };
+          points.push(point);
+          // The server installs the key cache only on werift SRTP paths (own-egress, werift); peers always.
+          const cached = forwarding === "own" ? "SRTP key cache in the peers" : "SRTP key cache";
+          const tag = `${variant === "cache" ? cached : "stock werift SRTP"}, forwarding ${forwarding}`;
+          log(`\nL = ${L} (${tag})`);
+          const rows = serverVsBareRows(point);
+          const lateRows = [
+            spreadRow("late listener: join to first video", "ms", point.lateJoinMs, 0),
+            spreadRow("  join to the server's offer", "ms", point.lateOfferMs, 0),
+            spreadRow("  offer to connected (ICE + DTLS)", "ms", point.lateHandshakeMs, 0),
+            spreadRow("  connected to first video", "ms", point.lateConnectedMs, 0),
+          ];
+          log(table(SPREAD_HEADER, [...rows.perPacket, ...rows.throughput, ...rows.rest, ...lateRows]));
+          const { su, bu, sm, bm, packetsPerSec, cpuPct, lossPct } = medians(point);
+          log(
+            `SUMMARY fan-out L=${L}${variants.length > 1 || forwardings.length > 1 ? ` [${tag}]` : ""}: server ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor (${fmt(bu)} us; target <= 1.3x: ${verdict(ratio(su, bu) <= 1.3)}; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x), = ${fmt(ratio(su, srtpFloor), 1)}x node:crypto SRTP-GCM protect (${fmt(srtpFloor)} us), = ${fmt(ratio(su, floorUs), 1)}x the Node forwarding floor (${fmt(floorUs)} us); ${fmt(packetsPerSec)} packets/s at ${fmt(cpuPct)} % CPU, loss ${fmt(lossPct, 2)} % (max ${fmt(Math.max(...point.server.map((w) => w.lossPct)), 2)} %); late listener's first video ${fmt(spread(point.lateJoinMs).median, 0)} ms after its join (max ${fmt(Math.max(...point.lateJoinMs), 0)})`,
+          );
+        }
       } finally {
         await Promise.all(procs.map((p) => p.close()));
-        await server.close();
+        await Promise.all(servers.map((s) => s.close()));
       }
     }
   }
+  const pct = (a: number, b: number) => `${b <= a ? "-" : "+"}${fmt((Math.abs(b - a) / a) * 100, 0)} %`;
   if (variants.length > 1) {
-    const pct = (a: number, b: number) => `${b <= a ? "-" : "+"}${fmt((Math.abs(b - a) / a) * 100, 0)} %`;
     for (const L of o.listeners) {
       const st = points.find((p) => p.listeners === L && p.srtp === "stock");
       const ca = points.find((p) => p.listeners === L && p.srtp === "cache");
@@ -409,15 +543,35 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
       );
     }
   }
+  for (const base of forwardings.filter((f) => f !== "own")) {
+    if (!forwardings.includes("own")) break;
+    for (const L of o.listeners) {
+      for (const variant of variants) {
+        const w = points.find((p) => p.listeners === L && p.srtp === variant && p.forwarding === base);
+        const own = points.find((p) => p.listeners === L && p.srtp === variant && p.forwarding === "own");
+        if (!w || !own) continue;
+        const a = medians(w);
+        const b = medians(own);
+        const perRound = own.server.map((x, r) =>
+          ratio(x.usPerPacket, w.server[r]?.usPerPacket ?? Number.NaN),
+        );
+        log(
+          `SUMMARY own forwarding L=${L} vs ${base}: server ${fmt(a.su)} -> ${fmt(b.su)} us/packet (${pct(a.su, b.su)}; own/${base} per round ${perRound.map((x) => fmt(x, 2)).join(", ")}), CPU ${fmt(a.cpuPct)} -> ${fmt(b.cpuPct)} %, loss ${fmt(a.lossPct, 2)} -> ${fmt(b.lossPct, 2)} %; own = ${fmt(ratio(b.su, floorUs), 1)}x the Node floor`,
+        );
+      }
+    }
+  }
   if (points.length > 0) {
     // Largest measured L without loss (< 0.5 %) whose server CPU stayed under one core
     // (with the last variant measured, the server's default when comparing).
     const last = variants[variants.length - 1];
-    const ok = points
-      .filter((p) => p.srtp === last)
-      .filter((p) => median(p.server, (w) => w.lossPct) < 0.5 && median(p.server, (w) => w.cpuPct) < 100);
+    const lastFwd = forwardings[forwardings.length - 1];
+    const mine = points.filter((p) => p.srtp === last && p.forwarding === lastFwd);
+    const ok = mine.filter(
+      (p) => median(p.server, (w) => w.lossPct) < 0.5 && median(p.server, (w) => w.cpuPct) < 100,
+    );
     const largest = ok.length > 0 ? Math.max(...ok.map((p) => p.listeners)) : 0;
-    const top = points.filter((p) => p.srtp === last).at(-1) as FanoutPoint;
+    const top = mine.at(-1) as FanoutPoint;
     const { su: us, bu: bareUs } = medians(top);
     const perCore = Math.floor(1e6 / (us * ppsPerListener));
     const barePerCore = Math.floor(1e6 / (bareUs * ppsPerListener));
@@ -425,63 +579,138 @@ export async function runFanout(o: FanoutOptions): Promise<{ points: FanoutPoint
       `\nSUMMARY fan-out: largest measured L without loss ${largest}; at ${fmt(us)} us/packet one core would carry ~${perCore} listeners of this ${ppsPerListener} packets/s stream (bare werift floor: ~${barePerCore}); target >= 100 on one core: ${verdict(perCore >= 100)}${Math.max(...o.listeners) < 100 ? " (extrapolated: run --listeners 100 to measure it)" : ""}`,
     );
   }
-  return { points, srtp };
+  return { points, srtp, floorUs };
+}
+
+/** Floor (c) over the stream's packet mix, median of 3 runs. */
+async function forwardFloor(bitrate: number, packets: number): Promise<number> {
+  const shape = streamShape(bitrate);
+  const sizes: number[] = [];
+  for (let f = 0; f < 30; f++) sizes.push(...shape.videoPacketSizes);
+  for (let a = 0; a < shape.audioPps; a++) sizes.push(80);
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) runs.push(await nodeForwardFloorUs(sizes, packets));
+  return spread(runs).median;
+}
+
+/** Every server's publisher, then the bare floor, warmed up until every listener got video. */
+async function warmUpAll(pubs: MediaProc[], bare: MediaProc, lps: MediaProc[], n: number, what: string) {
+  const S = pubs.length;
+  await waitFor(lps, "connectedPcs", (S + 1) * n, what, 60_000 + n * S * 1000);
+  let want = 0;
+  for (const gen of [...pubs.map((p) => [p]), [bare]]) {
+    want += n;
+    await Promise.all(gen.map((g) => g.call({ type: "start" })));
+    await waitFor(lps, "receivingPcs", want, what, 20_000 + n * 200);
+    await Promise.all(gen.map((g) => g.call({ type: "stop" })));
+  }
+  await sleep(500);
 }
 
 export interface RoomsPoint extends ServerVsBare {
   rooms: number;
+  forwarding: Forwarding;
 }
 
 export async function runRooms(o: RoomsOptions): Promise<RoomsPoint[]> {
   const log = o.log ?? ((l: string) => console.log(l));
   const shape = streamShape(o.bitrate);
+  const forwardings = o.forwarding ?? ["own"];
   log(
-    `\n## 4. Rooms at scale: R rooms of 4 members, all publishing ~${fmt(o.bitrate / 1e6, 2)} Mbit/s, each receiving the other 3; R = ${o.roomCounts.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows`,
+    `\n## 4. Rooms at scale: R rooms of 4 members, all publishing ~${fmt(o.bitrate / 1e6, 2)} Mbit/s, each receiving the other 3; R = ${o.roomCounts.join(", ")}, ${o.rounds} x ${o.durationMs} ms windows` +
+      (forwardings.length > 1
+        ? `; forwarding ${forwardings.join(" and ")}, one server each, windows alternated`
+        : ""),
   );
   const out: RoomsPoint[] = [];
   for (const R of o.roomCounts) {
-    const server = await spawnMeasured({
-      role: "server",
-      env: { ...MEDIA_ENV, ROOM_MAX_MEMBERS: "8" },
-      ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
-    });
+    const servers: MeasuredProcess[] = [];
     const procs: MediaProc[] = [];
     try {
+      for (const forwarding of forwardings) {
+        servers.push(
+          await spawnMeasured({
+            role: "server",
+            env: { ...MEDIA_ENV, ROOM_MAX_MEMBERS: "8", ...pathEnv(forwarding) },
+            ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+          }),
+        );
+      }
+      if (o.cpuProfDir)
+        log(
+          `CPU profiles: ${servers.map((sv, i) => `server pid ${sv.pid} = forwarding ${forwardings[i]}`).join(", ")}`,
+        );
       const nProcs = Math.min(4, Math.max(1, Math.ceil(R / 3)));
-      const spawned = await Promise.all(range(nProcs + 1).map(() => MediaProc.spawn()));
-      procs.push(...spawned);
-      const [bare, ...mps] = spawned as [MediaProc, ...MediaProc[]];
-      await Promise.all(
-        mps.map((p, k) => {
-          const members: MemberSpec[] = range(R)
-            .filter((r) => r % nProcs === k)
-            .flatMap((r) =>
-              range(4).map((m) => ({ roomId: `meeting-${r}`, userId: `m-${r}-${m}`, publish: true })),
-            );
-          return p.join(server.url, members, o.bitrate);
-        }),
-      );
+      const bare = await MediaProc.spawn();
+      procs.push(bare);
+      const mpsPer: MediaProc[][] = [];
+      for (const server of servers) {
+        const mps = await Promise.all(range(nProcs).map(() => MediaProc.spawn()));
+        procs.push(...mps);
+        mpsPer.push(mps);
+        await Promise.all(
+          mps.map((p, k) => {
+            const members: MemberSpec[] = range(R)
+              .filter((r) => r % nProcs === k)
+              .flatMap((r) =>
+                range(4).map((m) => ({ roomId: `meeting-${r}`, userId: `m-${r}-${m}`, publish: true })),
+              );
+            return p.join(server.url, members, o.bitrate);
+          }),
+        );
+        await waitFor(mps, "connectedPcs", R * 12, `rooms R=${R}`, 60_000 + R * 12 * 1000);
+      }
+      const allMps = mpsPer.flat();
       const streams = R * 12;
-      await connectBare(bare, mps, streams, o.bitrate);
-      await warmUp(mps, bare, mps, streams, `rooms R=${R}`);
-      // Each generated packet of a member reaches the 3 others.
-      const point: RoomsPoint = {
-        rooms: R,
-        ...(await measureServerVsBare(server, bare, mps, mps, { server: 3, bare: streams }, o)),
-      };
-      out.push(point);
-      log(
-        `\nR = ${R} (${R * 4} publishers, ${streams} forwarded streams of ${shape.videoPps + shape.audioPps} packets/s)`,
+      await connectBare(bare, mpsPer[0] as MediaProc[], streams, o.bitrate);
+      const what = `rooms R=${R}`;
+      await waitFor(allMps, "connectedPcs", (servers.length + 1) * streams, what, 60_000 + streams * 1000);
+      let want = 0;
+      for (const gen of [...mpsPer, [bare]]) {
+        want += streams;
+        await Promise.all(gen.map((g) => g.call({ type: "start" })));
+        await waitFor(allMps, "receivingPcs", want, what, 20_000 + streams * 200);
+        await Promise.all(gen.map((g) => g.call({ type: "stop" })));
+      }
+      await sleep(500);
+      // Each generated packet of a member reaches the 3 others; each bare packet all the bare streams.
+      const measured = await measureServersVsBare(
+        servers.map((server, i) => ({ server, gen: mpsPer[i] as MediaProc[] })),
+        bare,
+        allMps,
+        { server: 3, bare: streams },
+        o,
       );
-      const rows = serverVsBareRows(point);
-      log(table(SPREAD_HEADER, [...rows.throughput, ...rows.perPacket, ...rows.rest]));
-      const { su, bu, sm, bm, packetsPerSec, cpuPct, lossPct } = medians(point);
-      log(
-        `SUMMARY rooms R=${R}: ${fmt(packetsPerSec)} forwarded packets/s at ${fmt(cpuPct)} % server CPU; ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor for the same packet count (${fmt(bu)} us; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x); loss ${fmt(lossPct, 2)} %`,
-      );
+      for (const [i, forwarding] of forwardings.entries()) {
+        const point: RoomsPoint = { rooms: R, forwarding, ...(measured[i] as ServerVsBare) };
+        out.push(point);
+        log(
+          `\nR = ${R} (${R * 4} publishers, ${streams} forwarded streams of ${shape.videoPps + shape.audioPps} packets/s${forwardings.length > 1 ? `; forwarding ${forwarding}` : ""})`,
+        );
+        const rows = serverVsBareRows(point);
+        log(table(SPREAD_HEADER, [...rows.throughput, ...rows.perPacket, ...rows.rest]));
+        const { su, bu, sm, bm, packetsPerSec, cpuPct, lossPct } = medians(point);
+        log(
+          `SUMMARY rooms R=${R}${forwardings.length > 1 ? ` [forwarding ${forwarding}]` : ""}: ${fmt(packetsPerSec)} forwarded packets/s at ${fmt(cpuPct)} % server CPU; ${fmt(su)} us/packet = ${fmt(ratio(su, bu), 2)}x the bare werift floor for the same packet count (${fmt(bu)} us; minus idle CPU ${fmt(sm)} vs ${fmt(bm)} us = ${fmt(ratio(sm, bm), 2)}x); loss ${fmt(lossPct, 2)} %`,
+        );
+      }
+      for (const base of forwardings.filter((f) => f !== "own")) {
+        const w = out.find((p) => p.rooms === R && p.forwarding === base);
+        const own = out.find((p) => p.rooms === R && p.forwarding === "own");
+        if (w && own) {
+          const a = medians(w);
+          const b = medians(own);
+          const perRound = own.server.map((x, r) =>
+            ratio(x.usPerPacket, w.server[r]?.usPerPacket ?? Number.NaN),
+          );
+          log(
+            `SUMMARY own forwarding rooms R=${R} vs ${base}: server ${fmt(a.su)} -> ${fmt(b.su)} us/packet (own/${base} ${fmt(ratio(b.su, a.su), 2)}; per round ${perRound.map((x) => fmt(x, 2)).join(", ")}), CPU ${fmt(a.cpuPct)} -> ${fmt(b.cpuPct)} %, loss ${fmt(a.lossPct, 2)} -> ${fmt(b.lossPct, 2)} %`,
+          );
+        }
+      }
     } finally {
       await Promise.all(procs.map((p) => p.close()));
-      await server.close();
+      await Promise.all(servers.map((s) => s.close()));
     }
   }
   return out;

@@ -6,7 +6,8 @@ import { int, list, optionalString, parseEnv, readConfigFile } from "./env-schem
 const envSchema = z.object({
   NODE_ENV: z.enum(["production", "development", "test"]).default("development"),
   PORT_NUMBER: int(8080, 0, 65535),
-  BIND_ADDRESS: z.string().default("0.0.0.0"),
+  /** Unset: 127.0.0.1 in development mode (no token key), 0.0.0.0 otherwise. */
+  BIND_ADDRESS: optionalString,
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   LOG_PRETTY: z
     .enum(["auto", "true", "false"])
@@ -48,6 +49,8 @@ export interface Config {
   readonly env: "production" | "development" | "test";
   readonly port: number;
   readonly bindAddress: string;
+  /** Where bindAddress came from: BIND_ADDRESS, or the default (loopback only in development mode). */
+  readonly bindAddressFrom: "BIND_ADDRESS" | "development default" | "default";
   readonly log: { readonly level: string; readonly pretty: boolean };
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   readonly auth: {
@@ -108,7 +111,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return Object.freeze({
     env: e.NODE_ENV,
     port: e.PORT_NUMBER,
-    bindAddress: e.BIND_ADDRESS,
+    // Development mode takes any bearer as the userId and leaves /state and /metrics open:
+    // only this machine may reach it unless BIND_ADDRESS says otherwise.
+    bindAddress: e.BIND_ADDRESS ?? (devMode ? "127.0.0.1" : "0.0.0.0"),
+    bindAddressFrom: e.BIND_ADDRESS ? "BIND_ADDRESS" : devMode ? "development default" : "default",
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
     ...(tls ? { tls } : {}),
     auth: {

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../lib/errors.ts";
 import { int, optionalString, parseEnv } from "./env-schema.ts";
@@ -10,6 +11,26 @@ export interface BitrateLimits {
   readonly max: number;
   /** Largest increase per estimation round (the estimator never jumps by more). */
   readonly step: number;
+}
+
+/** Server-made lower video layers (src/media/transcode/, docs/media.md "Transcoding"). */
+export interface TranscodeConfig {
+  /** Transcoder processes at most at once per node (each media worker's pool gets ceil(max / workers)); 0: off. */
+  readonly max: number;
+  /** How long a transcoder keeps running after its last listener left (a listener coming back reuses it). */
+  readonly lingerMs: number;
+  /** VP8 bitrate of the layer made, bits per second. */
+  readonly bitrateBps: number;
+  /**
+   * Longest time between two keyframes of the layer made (listeners joining it wait at most this), for
+   * sources at 15 fps or more (the encoder counts frames: at 30 fps keyframes come twice as often).
+   */
+  readonly keyframeIntervalMs: number;
+}
+
+/** Default TRANSCODE_MAX: two transcoders per core (about 15 % of a core each, docs/media.md "Transcoding"). */
+export function defaultTranscodeMax(cores = availableParallelism()): number {
+  return Math.max(1, cores * 2);
 }
 
 /** Validated, frozen settings of the MCU media plane (see docs/media.md, "Configuration"). */
@@ -32,6 +53,26 @@ export interface MediaConfig {
   readonly maxSdpBytes: number;
   /** Media worker threads (rooms spread over them); 0: the media plane runs in the main thread. */
   readonly workers: number;
+  /**
+   * "h264": a publisher offering H.264 constrained baseline (packetization-mode=1) publishes H.264
+   * when every other member that has published offered it too, as the original server did (phones
+   * encode it in hardware); VP8 otherwise. "vp8": always VP8 when offered.
+   */
+  readonly videoCodecPreference: "h264" | "vp8";
+  /** Deadline of one signaling call into the media plane (an SDP or a candidate); then 1328. */
+  readonly callTimeoutMs: number;
+  /**
+   * "own": the per-packet path from publisher to listener is the project's (in-place header rewrite,
+   * own SRTP protect per listener, one datagram send on the selected pair; docs/media.md). "werift":
+   * through werift's RTCRtpSender, as before (for comparison).
+   */
+  readonly forwarding: "own" | "werift";
+  /**
+   * "own": publishers' SRTP is unprotected by the project's SrtpUnprotector (replay window, counted
+   * rejections); "werift": by werift's SrtpSession, as before (for comparison; MEDIA_RECEIVE).
+   */
+  readonly receive: "own" | "werift";
+  readonly transcode: TranscodeConfig;
 }
 
 const ipv4 = optionalString.refine((v) => v === undefined || isIPv4(v), "must be an IPv4 address");
@@ -73,9 +114,15 @@ const envSchema = z.object({
   MEDIA_BITRATE_INTERVAL_MS: int(1000, 100, 60_000),
   MEDIA_MAX_SDP_BYTES: int(64 * 1024, 1024, 1024 * 1024),
   MEDIA_WORKERS: int(0, 0, 256),
+  VIDEO_CODEC_PREFERENCE: z.enum(["h264", "vp8"]).default("h264"),
+  MEDIA_CALL_TIMEOUT_MS: int(10_000, 100, 120_000),
+  MEDIA_FORWARDING: z.enum(["own", "werift"]).default("own"),
+  MEDIA_RECEIVE: z.enum(["own", "werift"]).default("own"),
+  TRANSCODE_MAX: int(defaultTranscodeMax(), 0, 1024),
+  TRANSCODE_LINGER_MS: int(5000, 0, 600_000),
+  TRANSCODE_BITRATE: int(150_000, 30_000, 2_000_000),
+  TRANSCODE_KEYFRAME_INTERVAL_MS: int(1000, 100, 10_000),
 });
-
-export type MediaEnv = z.input<typeof envSchema>;
 
 function limits(kind: "AUDIO" | "VIDEO", e: z.output<typeof envSchema>): BitrateLimits {
   const start = e[`BITRATE_${kind}_START`];
@@ -110,5 +157,15 @@ export function loadMediaConfig(env: Record<string, string | undefined> = proces
     bitrateIntervalMs: e.MEDIA_BITRATE_INTERVAL_MS,
     maxSdpBytes: e.MEDIA_MAX_SDP_BYTES,
     workers: e.MEDIA_WORKERS,
+    videoCodecPreference: e.VIDEO_CODEC_PREFERENCE,
+    callTimeoutMs: e.MEDIA_CALL_TIMEOUT_MS,
+    forwarding: e.MEDIA_FORWARDING,
+    receive: e.MEDIA_RECEIVE,
+    transcode: Object.freeze({
+      max: e.TRANSCODE_MAX,
+      lingerMs: e.TRANSCODE_LINGER_MS,
+      bitrateBps: e.TRANSCODE_BITRATE,
+      keyframeIntervalMs: e.TRANSCODE_KEYFRAME_INTERVAL_MS,
+    }),
   });
 }

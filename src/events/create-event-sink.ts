@@ -11,8 +11,9 @@ import { newRabbitmqEventSink } from "./rabbitmq-sink.ts";
  */
 export function createEventSink(config: EventsConfig, deps: { log: Logger; metrics: Metrics }): EventSink {
   if (!config.rabbitmq) {
-    deps.log.info("RABBITMQ_URL not set: events go to the log at debug level");
-    return newLogEventSink(deps.log.child({ component: "events" }));
+    const log = deps.log.child({ component: "events" });
+    log.info("RABBITMQ_URL not set: events go to the log at debug level");
+    return newLogEventSink(log);
   }
   return newRabbitmqEventSink({ ...config.rabbitmq, instanceId: config.instanceId }, deps);
 }

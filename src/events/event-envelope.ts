@@ -22,7 +22,7 @@ export interface EncodedEvent {
   readonly options: Options.Publish;
 }
 
-export const CONTENT_TYPE = "application/json";
+const CONTENT_TYPE = "application/json";
 
 /**
  * Body: `{event, messageId, timestamp, instanceId, ...payload}` as UTF-8 JSON. AMQP properties:

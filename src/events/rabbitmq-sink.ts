@@ -8,6 +8,7 @@ import {
 import { type RabbitmqConfig, redactUrl } from "../config/events-config.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { destroySocket } from "./amqplib-compat.ts";
 import { type Backoff, newBackoff } from "./backoff.ts";
 import { type EncodedEvent, encodeEvent } from "./event-envelope.ts";
 import type { EventSink } from "./event-sink.ts";
@@ -420,19 +421,6 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boole
 /** Closes a connection, bounded: a broker that never answers gets its socket destroyed. */
 async function closeModel(model: ChannelModel, timeoutMs: number): Promise<void> {
   if (!(await withTimeout(model.close(), timeoutMs))) destroySocket(model);
-}
-
-/** amqplib exposes no abort; its connection keeps the socket in `stream`. Destroys it. */
-function destroySocket(model: ChannelModel): void {
-  const connection: unknown = model.connection;
-  if (typeof connection !== "object" || connection === null || !("stream" in connection)) return;
-  const stream: unknown = connection.stream;
-  if (typeof stream === "object" && stream !== null && "destroy" in stream) {
-    const destroy: unknown = stream.destroy;
-    // With an error: amqplib then runs its close path (stops heartbeat timers, emits close).
-    if (typeof destroy === "function")
-      destroy.call(stream, new Error("broker did not answer: connection destroyed"));
-  }
 }
 
 /** Creates the sink and starts connecting in the background. */

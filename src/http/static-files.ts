@@ -13,7 +13,8 @@ const TYPES: Record<string, string> = {
 /** Serves the demo web client from `root` (GET only, no directory escape). */
 export function newStaticFiles(root: string) {
   return async function serve(res: ServerResponse, path: string): Promise<boolean> {
-    const rel = normalize(path === "/" ? "/index.html" : path);
+    // Browsers and tools ask for /favicon.ico whatever the page links: answer with the page's icon.
+    const rel = normalize(path === "/" ? "/index.html" : path === "/favicon.ico" ? "/favicon.svg" : path);
     if (rel.includes("..") || !TYPES[extname(rel)]) return false;
     try {
       const body = await readFile(join(root, rel));

@@ -22,14 +22,6 @@ export const ErrorCode = {
 export type ErrorCodeName = keyof typeof ErrorCode;
 export type ErrorCodeValue = (typeof ErrorCode)[ErrorCodeName];
 
-const names = new Map<number, ErrorCodeName>(
-  Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]),
-);
-
-export function errorCodeName(code: number): ErrorCodeName | "unknown" {
-  return names.get(code) ?? "unknown";
-}
-
 /** An error the client caused or must be told about; carries the code sent in `e`. */
 export class ProtocolError extends Error {
   readonly code: ErrorCodeValue;
@@ -54,8 +46,4 @@ export class ConfigError extends Error {
     super(message);
     this.name = "ConfigError";
   }
-}
-
-export function toErrorCode(err: unknown): ErrorCodeValue {
-  return err instanceof ProtocolError ? err.code : ErrorCode.internal;
 }

@@ -5,8 +5,6 @@ export function newSocketId(): string {
   return randomBytes(16).toString("hex").toUpperCase();
 }
 
-export const SOCKET_ID_PATTERN = /^[0-9A-F]{32}$/;
-
 export function newMessageId(): string {
   return randomBytes(16).toString("hex");
 }

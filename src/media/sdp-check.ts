@@ -1,4 +1,4 @@
-import { ErrorCode, ProtocolError } from "../lib/errors.ts";
+import { MediaError } from "./media-error.ts";
 import type { SessionDescription } from "./media-port.ts";
 
 /**
@@ -8,20 +8,19 @@ import type { SessionDescription } from "./media-port.ts";
  */
 export function checkSdp(sdp: SessionDescription, expected: "offer" | "answer", maxBytes: number): string {
   if (sdp.type !== expected) {
-    throw new ProtocolError(ErrorCode.invalidSdp, `expected an SDP ${expected}, got "${String(sdp.type)}"`);
+    throw new MediaError("invalid-sdp", `expected an SDP ${expected}, got "${String(sdp.type)}"`);
   }
   if (typeof sdp.sdp !== "string" || sdp.sdp.length === 0) {
-    throw new ProtocolError(ErrorCode.invalidSdp, "empty SDP");
+    throw new MediaError("invalid-sdp", "empty SDP");
   }
   if (Buffer.byteLength(sdp.sdp) > maxBytes) {
-    throw new ProtocolError(ErrorCode.invalidSdp, `SDP larger than ${maxBytes} bytes`);
+    throw new MediaError("invalid-sdp", `SDP larger than ${maxBytes} bytes`);
   }
   const text = sdp.sdp.replace(/\r?\n/g, "\r\n");
-  if (!text.startsWith("v=0\r\n")) throw new ProtocolError(ErrorCode.invalidSdp, "SDP must start with v=0");
+  if (!text.startsWith("v=0\r\n")) throw new MediaError("invalid-sdp", "SDP must start with v=0");
   if (!/^m=(audio|video) /m.test(text))
-    throw new ProtocolError(ErrorCode.invalidSdp, "SDP has no audio or video section");
-  if (!/^a=fingerprint:/m.test(text))
-    throw new ProtocolError(ErrorCode.invalidSdp, "SDP has no DTLS fingerprint");
+    throw new MediaError("invalid-sdp", "SDP has no audio or video section");
+  if (!/^a=fingerprint:/m.test(text)) throw new MediaError("invalid-sdp", "SDP has no DTLS fingerprint");
   return text.endsWith("\r\n") ? text : `${text}\r\n`;
 }
 
@@ -37,6 +36,18 @@ export function offersSupportedCodec(text: string): boolean {
   for (const [pt, name] of names) {
     if (name === "opus" || name === "vp8") return true;
     if (name === "h264" && new RegExp(`^a=fmtp:${pt} .*packetization-mode=1`, "m").test(text)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether an SDP offers H.264 constrained baseline (profile-level-id 42e0xx or 42c0xx) with
+ * packetization-mode=1: what the server can forward to every H.264 decoder.
+ */
+export function offersH264ConstrainedBaseline(text: string): boolean {
+  for (const m of text.matchAll(/^a=rtpmap:(\d+) H264\//gim)) {
+    const fmtp = new RegExp(`^a=fmtp:${m[1]} (.*)$`, "m").exec(text)?.[1] ?? "";
+    if (/packetization-mode=1/.test(fmtp) && /profile-level-id=42[ec]0/i.test(fmtp)) return true;
   }
   return false;
 }
@@ -62,7 +73,7 @@ export function sameClientConnection(previous: string, next: string): boolean {
   return (o !== undefined && o === origin(next)) || (u !== undefined && u === ufrag(next));
 }
 
-export function invalidSdp(message: string, cause?: unknown): ProtocolError {
+export function invalidSdp(message: string, cause?: unknown): MediaError {
   const detail = cause instanceof Error ? `: ${cause.message}` : "";
-  return new ProtocolError(ErrorCode.invalidSdp, `${message}${detail}`, { cause });
+  return new MediaError("invalid-sdp", `${message}${detail}`, { cause });
 }

@@ -1,13 +1,19 @@
 import type { ConnectionContext } from "../lib/context.ts";
-import type { ServerMessage } from "../signaling/protocol/replies.ts";
-import type { ReplayBuffer } from "./replay-buffer.ts";
+import type { ServerEventName, ServerEvents } from "../protocol/wire.ts";
 
-/** What a member needs from its current connection; rooms never see the WebSocket itself. */
-export interface MemberLink {
-  /** Writes one already serialised message. */
-  sendText(text: string): void;
-  /** Ends the link without leaving the room (used when a reconnect replaces it). */
-  replace(): void;
+/**
+ * Where a member's events go. Rooms only name an event and its data; the signaling side numbers
+ * it, keeps it for a reconnect's replay, serialises it and writes it to the member's current
+ * socket (or keeps it while there is none).
+ */
+export interface MemberSink {
+  send<K extends ServerEventName>(name: K, data: ServerEvents[K]): void;
+  /** A socket is attached right now (false during the reconnect grace). */
+  readonly connected: boolean;
+  /** A newer join of the same user took this member's place: its socket, if any, closes (4001). */
+  supersede(): void;
+  /** The member left: everything kept for it is released. */
+  close(): void;
 }
 
 export interface MemberInfo {
@@ -27,16 +33,13 @@ export interface MemberOptions {
   info: MemberInfo;
   orientation: number;
   camera: string;
-  link: MemberLink;
+  /** What the client declared in `join.capabilities` (e.g. "reoffer"). */
+  capabilities: ReadonlySet<string>;
+  sink: MemberSink;
   ctx: ConnectionContext;
-  replay: ReplayBuffer;
 }
 
-/**
- * A room member. It outlives its connection during the reconnect grace; every event it is sent
- * is numbered and kept in a bounded replay buffer, so a reconnect resumes exactly where the
- * client stopped reading.
- */
+/** A room member. It outlives its connection during the reconnect grace (the grace timer is here). */
 export class Member {
   readonly roomId: string;
   readonly socketId: string;
@@ -44,11 +47,10 @@ export class Member {
   readonly info: MemberInfo;
   orientation: number;
   camera: string;
+  readonly capabilities: ReadonlySet<string>;
   readonly ctx: ConnectionContext;
-  private link: MemberLink | undefined;
-  private readonly replay: ReplayBuffer;
-  private detachedAt = 0;
-  private graceTimer: NodeJS.Timeout | undefined;
+  readonly sink: MemberSink;
+  #graceTimer: NodeJS.Timeout | undefined;
 
   constructor(o: MemberOptions) {
     this.roomId = o.roomId;
@@ -57,69 +59,36 @@ export class Member {
     this.info = { ...o.info };
     this.orientation = o.orientation;
     this.camera = o.camera;
-    this.link = o.link;
+    this.capabilities = o.capabilities;
+    this.sink = o.sink;
     this.ctx = o.ctx;
-    this.replay = o.replay;
   }
 
   get connected(): boolean {
-    return this.link !== undefined;
+    return this.sink.connected;
   }
 
-  /** Number of the last event sent to this member. */
-  get lastSeq(): number {
-    return this.replay.lastSeq;
+  get ref(): { socketId: string; userId: string } {
+    return { socketId: this.socketId, userId: this.userId };
   }
 
-  send(message: ServerMessage): void {
-    const text = this.replay.push(JSON.stringify(message));
-    this.link?.sendText(text);
+  send<K extends ServerEventName>(name: K, data: ServerEvents[K]): void {
+    this.sink.send(name, data);
   }
 
-  /** The connection dropped: keep the membership for `graceMs`, then call `expire`. */
-  detach(graceMs: number, expire: () => void): void {
-    this.link = undefined;
-    this.detachedAt = this.replay.lastSeq;
+  /** The connection dropped: `expire` runs unless a reconnect comes within `graceMs`. */
+  startGrace(graceMs: number, expire: () => void): void {
     this.clearGrace();
-    this.graceTimer = setTimeout(expire, graceMs);
+    this.#graceTimer = setTimeout(expire, graceMs);
   }
 
-  /**
-   * A reconnect: the old link (if still open) is replaced, then the events after `lastSeq`
-   * (default: those sent since the drop was noticed) are replayed in order. Returns how many
-   * of them were no longer kept.
-   */
-  attach(link: MemberLink, lastSeq?: number): number {
-    this.clearGrace();
-    const old = this.link;
-    const from = lastSeq ?? (old ? this.replay.lastSeq : this.detachedAt);
-    this.link = link;
-    if (old && old !== link) old.replace();
-    const { texts, missed } = this.replay.since(from);
-    for (const text of texts) link.sendText(text);
-    return missed;
-  }
-
-  /**
-   * While connected, events older than `maxAgeMs` are forgotten: had the socket died, the heartbeat
-   * would have noticed by then. After a drop nothing is forgotten by age until the grace ends.
-   */
-  prune(now: number, maxAgeMs: number): void {
-    if (this.link) this.replay.prune(now, maxAgeMs);
-  }
-
-  isLinkedTo(link: MemberLink): boolean {
-    return this.link === link;
+  clearGrace(): void {
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
   }
 
   close(): void {
     this.clearGrace();
-    this.link = undefined;
-    this.replay.clear();
-  }
-
-  private clearGrace(): void {
-    if (this.graceTimer) clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
+    this.sink.close();
   }
 }

@@ -1,12 +1,4 @@
-/** getUserMedia constraints for a room; values are strings on the wire, as the original sent them. */
-export interface UserMediaConfiguration {
-  audio: true;
-  video: {
-    width: { min: string; max: string };
-    height: { min: string; max: string };
-    frameRate: { min: string; max: string };
-  };
-}
+import type { UserMediaConfiguration } from "../protocol/wire.ts";
 
 /** The reference table: `others` is the number of other members the client will receive. */
 export function userMediaConfiguration(others: number): UserMediaConfiguration {

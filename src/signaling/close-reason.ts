@@ -8,6 +8,7 @@ export type CloseReason =
   | "binary-frame"
   | "slow-consumer"
   | "replaced"
+  | "superseded"
   | "shutdown";
 
 /** WebSocket close status and text for the reasons the server initiates. */
@@ -20,6 +21,7 @@ export const CLOSE_STATUS: Record<
   "binary-frame": [1003, "binary frames are not supported"],
   "slow-consumer": [1013, "send buffer full"],
   replaced: [4000, "replaced by a reconnect"],
+  superseded: [4001, "the same user joined this room again"],
   shutdown: [1001, "server shutting down"],
 };
 

@@ -1,18 +1,18 @@
 import { ErrorCode, ProgrammerError, ProtocolError } from "../lib/errors.ts";
+import type { ClientMessage } from "../protocol/messages.ts";
+import { errorReply } from "../protocol/replies.ts";
 import type { CloseReason } from "./close-reason.ts";
 import { leavesRoom } from "./close-reason.ts";
-import type { Connection, ConnectionHandlers } from "./connection.ts";
 import type { HandlerDeps } from "./handlers/handler-context.ts";
 import { handleJoin } from "./handlers/join.ts";
 import { handleMemberAction } from "./handlers/member-actions.ts";
 import { handleReconnect } from "./handlers/reconnect.ts";
-import type { ClientMessage } from "./protocol/messages.ts";
-import { errorReply } from "./protocol/replies.ts";
+import type { SignalingConnection, SignalingHandlers } from "./signaling-connection.ts";
 
 /** Sends each typed message to its handler and turns every failure into the protocol's error reply. */
-export function newDispatcher(deps: HandlerDeps): ConnectionHandlers {
+export function newDispatcher(deps: HandlerDeps): SignalingHandlers {
   return {
-    async message(conn: Connection, msg: ClientMessage): Promise<void> {
+    async message(conn: SignalingConnection, msg: ClientMessage): Promise<void> {
       try {
         if (msg.a === "join") await handleJoin(deps, conn, msg);
         else if (msg.a === "reconnect") await handleReconnect(deps, conn, msg);
@@ -32,11 +32,16 @@ export function newDispatcher(deps: HandlerDeps): ConnectionHandlers {
         conn.send(errorReply(msg.a, code));
       }
     },
-    closed(conn: Connection, reason: CloseReason): void {
+    closed(conn: SignalingConnection, reason: CloseReason): void {
       const member = conn.member;
-      if (!member?.isLinkedTo(conn)) return;
+      if (!member) return;
+      const channel = deps.channels.get(member.socketId);
+      if (!channel?.isLinkedTo(conn)) return;
       if (leavesRoom(reason)) deps.rooms.leave(member, "closed");
-      else deps.rooms.disconnected(member);
+      else {
+        channel.detach();
+        deps.rooms.disconnected(member);
+      }
     },
   };
 }

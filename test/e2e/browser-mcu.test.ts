@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.ts";
@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
 /**
- * Real headless Chromium pages join one MCU room through the demo page served at `/`, with a
+ * Real headless Chromium pages join MCU rooms (one room per test) through the demo page served at `/`, with a
  * fake camera and microphone, over loopback only (server binds and announces 127.0.0.1).
  * Every wait is on a condition; nothing is retried.
  */
@@ -49,26 +49,29 @@ interface DemoGlobal {
 }
 
 interface Member {
-  name: string;
-  page: Page;
-  socketId: string;
+  readonly name: string;
+  readonly page: Page;
+  readonly socketId: string;
+}
+
+interface Room {
+  readonly name: string;
+  join(user: string): Promise<Member>;
 }
 
 const snapshot = (page: Page): Promise<Snapshot> =>
   page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.snapshot());
 
-describe("browser end to end: three Chromium pages in an MCU room through the demo", () => {
+describe("browser end to end: Chromium pages in an MCU room through the demo", () => {
   let server: TestServer;
   let browser: TestBrowser;
-  const members = new Map<string, Member>();
-  const firstFrames: { page: string; from: string; ms: number }[] = [];
-  const joined: { name: string; s: Snapshot }[] = [];
+  let rooms = 0;
 
   before(async () => {
     // The server serves web/dist at `/`: build the demo as `npm start` would.
     const root = fileURLToPath(new URL("../..", import.meta.url));
     execFileSync(process.execPath, ["web/build.mjs"], { cwd: root, stdio: "pipe" });
-    // A short reconnect grace, so that the last test can let one expire.
+    // A short reconnect grace, so that a test can let one expire.
     server = await startTestServer({
       ROOM_MODE: "mcu",
       PUBLIC_IPV4: "127.0.0.1",
@@ -82,24 +85,51 @@ describe("browser end to end: three Chromium pages in an MCU room through the de
     await server?.close();
   });
 
-  /** Opens the demo in a new tab and joins the room with `name` as bearer (dev mode: the userId). */
-  async function join(name: string): Promise<Member> {
-    const page = await browser.newPage(name);
-    await page.goto(`${server.httpUrl}/?room=${ROOM}`);
-    await page.fill("#bearer", name);
-    await page.click("#join");
-    const s = await waitFor(
-      `${name} joined and publishing`,
-      async () => {
-        const snap = await snapshot(page);
-        return snap.state === "joined" && snap.publish.up && snap.socketId ? snap : undefined;
+  /**
+   * A room of the test's own: each test starts from an empty room, so it runs alone as well as
+   * after the others. Its pages close when the test ends, passed or failed.
+   */
+  function newRoom(t: TestContext): Room {
+    const name = `${ROOM}-${++rooms}`;
+    const pages: Page[] = [];
+    t.after(async () => {
+      for (const page of pages) await page.close().catch(() => {});
+    });
+    return {
+      name,
+      /** Opens the demo in a new tab and joins with `user` as bearer (dev mode: the userId). */
+      async join(user: string): Promise<Member> {
+        const page = await browser.newPage(user);
+        pages.push(page);
+        await page.goto(`${server.httpUrl}/?room=${name}`);
+        await page.fill("#bearer", user);
+        await page.click("#join");
+        const s = await waitFor(
+          `${user} joined and publishing`,
+          async () => {
+            const snap = await snapshot(page);
+            return snap.state === "joined" && snap.publish.up && snap.socketId ? snap : undefined;
+          },
+          MEDIA_TIMEOUT_MS,
+        );
+        assert.equal(s.userId, user);
+        return { name: user, page, socketId: s.socketId! };
       },
-      MEDIA_TIMEOUT_MS,
+    };
+  }
+
+  /** `users` join `room` at the same time; resolves once each one receives all the others. */
+  async function call(room: Room, users: string[]): Promise<{ members: Member[]; snaps: Snapshot[] }> {
+    const members = await Promise.all(users.map((u) => room.join(u)));
+    const snaps = await Promise.all(
+      members.map((m) =>
+        waitForMedia(
+          m,
+          users.filter((u) => u !== m.name),
+        ),
+      ),
     );
-    assert.equal(s.userId, name);
-    const member = { name, page, socketId: s.socketId! };
-    members.set(name, member);
-    return member;
+    return { members, snaps };
   }
 
   /** Waits until `m` shows exactly the tiles of `others`, each decoding video and receiving audio. */
@@ -146,16 +176,8 @@ describe("browser end to end: three Chromium pages in an MCU room through the de
     );
   }
 
-  function recordFirstFrames(m: Member, s: Snapshot): void {
-    for (const t of s.tiles) {
-      assert.ok(t.firstFrameMs !== undefined, `${m.name} has a first-frame time for ${t.userId}`);
-      firstFrames.push({ page: m.name, from: t.userId, ms: t.firstFrameMs });
-    }
-    joined.push({ name: m.name, s });
-  }
-
   /** Per page: its click relative to the first page's, then its milestones relative to its own click. */
-  function breakdown(): string[] {
+  function breakdown(joined: { name: string; s: Snapshot }[]): string[] {
     const first = Math.min(...joined.map((j) => j.s.timings.clickedAtEpochMs ?? 0));
     return joined.map(({ name, s }) => {
       const tiles = s.tiles.map(
@@ -167,17 +189,17 @@ describe("browser end to end: three Chromium pages in an MCU room through the de
   }
 
   it("three pages each show two remote videos whose frames and audio keep coming", async (t) => {
-    const [alice, bob, carol] = await Promise.all([join("alice"), join("bob"), join("carol")]);
-    const all = [alice, bob, carol];
-    const snaps = await Promise.all(
-      all.map((m) =>
-        waitForMedia(
-          m,
-          all.filter((o) => o !== m).map((o) => o.name),
-        ),
-      ),
-    );
-    for (const [i, m] of all.entries()) recordFirstFrames(m, snaps[i]!);
+    const { members: all, snaps } = await call(newRoom(t), ["alice", "bob", "carol"]);
+    const firstFrames: { page: string; from: string; ms: number }[] = [];
+    const joined: { name: string; s: Snapshot }[] = [];
+    for (const [i, m] of all.entries()) {
+      const s = snaps[i]!;
+      for (const tile of s.tiles) {
+        assert.ok(tile.firstFrameMs !== undefined, `${m.name} has a first-frame time for ${tile.userId}`);
+        firstFrames.push({ page: m.name, from: tile.userId, ms: tile.firstFrameMs });
+      }
+      joined.push({ name: m.name, s });
+    }
     const later = await Promise.all(all.map((m, i) => waitForProgress(m, snaps[i]!)));
 
     // The DOM shows the same: one <video> per remote member, plus the local one.
@@ -217,122 +239,120 @@ describe("browser end to end: three Chromium pages in an MCU room through the de
       `from the later click of the two: ${pairs.map((f) => `${f.page}<-${f.from} ${f.ms}`).join(", ")}`,
       `  min ${Math.min(...pairMs)} median ${median(pairMs)} max ${Math.max(...pairMs)}`,
       "breakdown (ms after the click on Join):",
-      ...breakdown(),
+      ...breakdown(joined),
       `negotiated codecs: ${[...codecs].sort().join("; ")}`,
     ];
     for (const line of summary) t.diagnostic(line);
   });
 
-  it("a page that leaves disappears from the others (eventLeave), their media goes on", async () => {
-    const carol = members.get("carol")!;
-    await carol.page.click("#leave");
-    for (const name of ["alice", "bob"]) {
-      const m = members.get(name)!;
+  it("a page that leaves disappears from the others (eventLeave), their media goes on", async (t) => {
+    const {
+      members: [alice, bob, carol],
+    } = await call(newRoom(t), ["alice", "bob", "carol"]);
+    await carol!.page.click("#leave");
+    for (const [m, other] of [
+      [alice!, bob!],
+      [bob!, alice!],
+    ] as const) {
       const s = await waitFor(
-        `${name} saw carol leave`,
+        `${m.name} saw carol leave`,
         async () => {
           const snap = await snapshot(m.page);
-          return snap.left.includes(carol.socketId) && snap.tiles.length === 1 ? snap : undefined;
+          return snap.left.includes(carol!.socketId) && snap.tiles.length === 1 ? snap : undefined;
         },
         MEDIA_TIMEOUT_MS,
       );
-      assert.equal(s.tiles[0]!.userId, name === "alice" ? "bob" : "alice");
+      assert.equal(s.tiles[0]!.userId, other.name);
       assert.equal(await m.page.locator(".tile.remote").count(), 1, "carol's tile is gone from the DOM");
       await waitForProgress(m, s);
     }
-    await carol.page.close();
-    members.delete("carol");
   });
 
   it("a late joiner gets the existing publishers, and they get it", async (t) => {
-    const dave = await join("dave");
+    const room = newRoom(t);
+    const {
+      members: [alice, bob],
+    } = await call(room, ["alice", "bob"]);
+    const dave = await room.join("dave");
     const s = await waitForMedia(dave, ["alice", "bob"]);
     await waitForProgress(dave, s);
-    for (const name of ["alice", "bob"]) {
-      const m = members.get(name)!;
-      const other = name === "alice" ? "bob" : "alice";
-      await waitForMedia(m, [other, "dave"]);
-    }
+    await waitForMedia(alice!, ["bob", "dave"]);
+    await waitForMedia(bob!, ["alice", "dave"]);
     const line = `late joiner join-to-first-remote-frame (ms): ${s.tiles.map((x) => `${x.userId} ${x.firstFrameMs}`).join(", ")}`;
     t.diagnostic(line);
   });
 
-  it("a dropped socket reconnects with `reconnect` and keeps its media connections", async () => {
-    const alice = members.get("alice")!;
-    const before = await snapshot(alice.page);
-    await alice.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.simulateDrop());
+  it("a dropped socket reconnects with `reconnect` and keeps its media connections", async (t) => {
+    const {
+      members: [alice, bob],
+      snaps: [before],
+    } = await call(newRoom(t), ["alice", "bob"]);
+    await alice!.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.simulateDrop());
     const s = await waitFor(
       "alice reconnected",
       async () => {
-        const snap = await snapshot(alice.page);
+        const snap = await snapshot(alice!.page);
         return snap.reconnects === 1 && snap.state === "joined" ? snap : undefined;
       },
       MEDIA_TIMEOUT_MS,
     );
-    assert.equal(s.socketId, before.socketId, "same membership after reconnect");
+    assert.equal(s.socketId, before!.socketId, "same membership after reconnect");
     assert.deepEqual(
       s.tiles.map((x) => x.socketId).sort(),
-      before.tiles.map((x) => x.socketId).sort(),
+      before!.tiles.map((x) => x.socketId).sort(),
       "same tiles",
     );
-    await waitForProgress(alice, s);
-    for (const name of ["bob", "dave"]) {
-      const m = members.get(name)!;
-      await waitForProgress(m, await snapshot(m.page));
-    }
+    await waitForProgress(alice!, s);
+    await waitForProgress(bob!, await snapshot(bob!.page));
   });
 
-  it("a publisher that re-offers gets a new answer and its listeners keep receiving", async () => {
-    const alice = members.get("alice")!;
+  it("a publisher that re-offers gets a new answer and its listeners keep receiving", async (t) => {
+    const {
+      members: [alice, bob],
+    } = await call(newRoom(t), ["alice", "bob"]);
     // Resolves once the server's answer to the new offer is applied (a 1330 would reject).
-    await alice.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.renegotiate());
-    for (const name of ["bob", "dave"]) {
-      const m = members.get(name)!;
-      const s = await snapshot(m.page);
-      const fromAlice = { ...s, tiles: s.tiles.filter((t) => t.userId === "alice") };
-      assert.equal(fromAlice.tiles.length, 1);
-      await waitForProgress(m, fromAlice);
-    }
-    assert.deepEqual((await snapshot(alice.page)).errors, []);
+    await alice!.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.renegotiate());
+    const s = await snapshot(bob!.page);
+    const fromAlice = { ...s, tiles: s.tiles.filter((x) => x.userId === "alice") };
+    assert.equal(fromAlice.tiles.length, 1);
+    await waitForProgress(bob!, fromAlice);
+    assert.deepEqual((await snapshot(alice!.page)).errors, []);
   });
 
-  it("a member whose reconnect grace expired joins again and publishes again", async () => {
-    const bob = members.get("bob")!;
-    const before = await snapshot(bob.page);
-    // Bob's page cannot reach the server until the others have seen the grace expire.
+  it("a member whose reconnect grace expired joins again and publishes again", async (t) => {
+    const {
+      members: [alice, bob],
+      snaps: [, before],
+    } = await call(newRoom(t), ["alice", "bob"]);
+    // Bob's page cannot reach the server until alice has seen the grace expire.
     let blocked = true;
-    await bob.page.routeWebSocket(/\/api$/, (ws) => {
+    await bob!.page.routeWebSocket(/\/api$/, (ws) => {
       if (blocked) void ws.close({ code: 4002, reason: "blocked by the test" });
       else ws.connectToServer();
     });
-    await bob.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.simulateDrop());
-    for (const name of ["alice", "dave"]) {
-      const m = members.get(name)!;
-      await waitFor(
-        `${name} saw bob's membership expire`,
-        async () => {
-          const snap = await snapshot(m.page);
-          return snap.left.includes(bob.socketId) && !snap.tiles.some((t) => t.socketId === bob.socketId);
-        },
-        MEDIA_TIMEOUT_MS,
-      );
-    }
+    await bob!.page.evaluate(() => (globalThis as unknown as DemoGlobal).demo.client?.simulateDrop());
+    await waitFor(
+      "alice saw bob's membership expire",
+      async () => {
+        const snap = await snapshot(alice!.page);
+        return snap.left.includes(bob!.socketId) && !snap.tiles.some((x) => x.socketId === bob!.socketId);
+      },
+      MEDIA_TIMEOUT_MS,
+    );
     blocked = false;
     const s = await waitFor(
       "bob joined again",
       async () => {
-        const snap = await snapshot(bob.page);
-        return snap.reconnects === before.reconnects + 1 && snap.state === "joined" && snap.publish.up
+        const snap = await snapshot(bob!.page);
+        return snap.reconnects === before!.reconnects + 1 && snap.state === "joined" && snap.publish.up
           ? snap
           : undefined;
       },
       MEDIA_TIMEOUT_MS,
     );
-    assert.notEqual(s.socketId, bob.socketId, "a new membership");
-    bob.socketId = s.socketId!;
-    await waitForMedia(bob, ["alice", "dave"]);
-    await waitForMedia(members.get("alice")!, ["bob", "dave"]);
-    await waitForMedia(members.get("dave")!, ["alice", "bob"]);
+    assert.notEqual(s.socketId, bob!.socketId, "a new membership");
+    await waitForMedia(bob!, ["alice"]);
+    await waitForMedia(alice!, ["bob"]);
   });
 });
 

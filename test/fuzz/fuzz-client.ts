@@ -15,7 +15,9 @@ export const DOCUMENTED_ERRORS: ReadonlySet<number> = new Set([
  * Close codes the server (or the WebSocket layer it configures) may end a hostile socket with
  * (docs/protocol.md "Close codes", plus ws's own 1002 protocol error and 1007 invalid UTF-8).
  */
-export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set([1002, 1003, 1007, 1008, 1009, 1013, 4000]);
+export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set([
+  1002, 1003, 1007, 1008, 1009, 1013, 4000, 4001,
+]);
 
 export const SERVER_EVENTS: ReadonlySet<string> = new Set([
   "eventExchangeCandidate",

@@ -39,13 +39,19 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** Headless Chromium with a throwaway profile (launchPersistentContext, as Debian's build wants). */
-export async function launchBrowser(): Promise<TestBrowser> {
+/**
+ * Headless Chromium with a throwaway profile (launchPersistentContext, as Debian's build wants).
+ * `withoutFlags` drops some of CHROMIUM_FLAGS (without `--use-fake-ui-for-media-stream` the camera
+ * prompt is refused, as a person clicking "Block" would).
+ */
+export async function launchBrowser(
+  options: { withoutFlags?: readonly string[] } = {},
+): Promise<TestBrowser> {
   const profile = await mkdtemp(join(tmpdir(), "wrs-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: CHROMIUM_FLAGS.filter((f) => !options.withoutFlags?.includes(f)),
     viewport: { width: 1000, height: 700 },
   });
   const logs: string[] = [];

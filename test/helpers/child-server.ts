@@ -18,6 +18,8 @@ export interface ChildServer {
   readonly wsUrl: string;
   /** Every JSON log line written so far (stdout), in order. */
   readonly logs: Array<Record<string, unknown>>;
+  /** The same lines as written (JSON.parse hides a key written twice). */
+  readonly rawLogs: string[];
   /** stdout lines that were not JSON, and stderr. */
   readonly otherOutput: string[];
   readonly exited: Promise<ChildExit>;
@@ -51,6 +53,7 @@ export async function spawnServer(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Array<Record<string, unknown>> = [];
+  const rawLogs: string[] = [];
   const otherOutput: string[] = [];
   const exited = new Promise<ChildExit>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal, at: performance.now() }));
@@ -62,6 +65,7 @@ export async function spawnServer(
   collectLines(child.stdout, (line) => {
     try {
       logs.push(JSON.parse(line) as Record<string, unknown>);
+      rawLogs.push(line);
     } catch {
       otherOutput.push(line);
     }
@@ -83,6 +87,7 @@ export async function spawnServer(
     httpUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/api`,
     logs,
+    rawLogs,
     otherOutput,
     exited,
     signal(sig) {

@@ -14,6 +14,7 @@
  * loss drawn from a seeded PRNG (repeatable runs), and a total cut switched on and off. Counts
  * passed/dropped datagrams per direction, per class (STUN, DTLS, RTP, RTCP) and per RTP payload
  * type (the RTP header is not encrypted by SRTP, so retransmissions (RTX) can be told apart).
+ * A direction may also be a bandwidth bottleneck (`rateBps`, with a bounded queue: `queueMs`).
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv4 } from "node:net";
@@ -34,6 +35,13 @@ export interface Impairment {
   readonly cut: boolean;
   /** Impair only these classes (others pass untouched); undefined: all. */
   readonly only?: readonly PacketClass[] | undefined;
+  /**
+   * Bandwidth cap in bit/s (0: none): datagrams leave one after the other at this rate (a FIFO
+   * bottleneck); one that would wait longer than `queueMs` is dropped (tail drop).
+   */
+  readonly rateBps?: number;
+  /** The bottleneck's queue, as the longest wait before a datagram is dropped; default 200 ms. */
+  readonly queueMs?: number;
 }
 
 export interface Counts {
@@ -167,6 +175,8 @@ export class UdpImpairmentRelay {
   readonly #random: Record<Direction, () => number>;
   readonly #jitterRandom: Record<Direction, () => number>;
   readonly #lines: Record<Direction, DelayLine> = { toServer: new DelayLine(), toClient: new DelayLine() };
+  /** Bottleneck: when the last queued datagram has left, per direction (performance.now() ms). */
+  readonly #busyUntil: Record<Direction, number> = { toServer: 0, toClient: 0 };
   /** `${side} ${address}:${port}` -> mirror (pending while binding). */
   readonly #mirrors = new Map<string, Promise<Mirror>>();
   readonly #ready = new Map<string, Mirror>();
@@ -325,7 +335,20 @@ export class UdpImpairmentRelay {
     const cls = classify(data);
     const applies = imp.only === undefined || imp.only.includes(cls);
     const random = this.#random[direction];
-    const drop = applies && (imp.cut || (imp.loss > 0 && random() < imp.loss));
+    let drop = applies && (imp.cut || (imp.loss > 0 && random() < imp.loss));
+    // The bottleneck: this datagram leaves after those queued before it, or is dropped when the
+    // queue is full.
+    let queued = 0;
+    const rate = imp.rateBps ?? 0;
+    if (applies && !drop && rate > 0) {
+      const now = performance.now();
+      const start = Math.max(now, this.#busyUntil[direction]);
+      if (start - now > (imp.queueMs ?? 200)) drop = true;
+      else {
+        this.#busyUntil[direction] = start + (data.length * 8 * 1000) / rate;
+        queued = this.#busyUntil[direction] - now;
+      }
+    }
     const count = (c: Counts) => {
       if (drop) c.dropped++;
       else c.passed++;
@@ -348,8 +371,8 @@ export class UdpImpairmentRelay {
       return;
     }
     const jitter = imp.jitterMs > 0 ? (this.#jitterRandom[direction]() * 2 - 1) * imp.jitterMs : 0;
-    const delay = Math.max(0, imp.delayMs + jitter);
+    const delay = Math.max(0, imp.delayMs + jitter) + queued;
     if (delay === 0 && line.size === 0) deliver();
-    else line.push(delay, !imp.reorder, deliver);
+    else line.push(delay, !imp.reorder || queued > 0, deliver);
   }
 }

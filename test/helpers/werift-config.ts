@@ -12,7 +12,9 @@ import {
   usePLI,
   useREMB,
   useSdesMid,
+  useSdesRTPStreamId,
 } from "werift";
+import { withoutDefaultStun } from "../../src/media/werift/compat.ts";
 
 export interface WeriftPeerOptions {
   /** The one local address ICE gathers and advertises (udp4 interface and additional host address). */
@@ -25,6 +27,8 @@ export interface WeriftPeerOptions {
   opusFmtp?: string;
   /** Absent: werift's default. */
   bundlePolicy?: PeerConfig["bundlePolicy"];
+  /** Video also negotiates the RID header extension (a simulcast publisher). Default false. */
+  rid?: boolean;
 }
 
 export function weriftPeerConnection(o: WeriftPeerOptions): RTCPeerConnection {
@@ -49,25 +53,31 @@ export function weriftPeerConnection(o: WeriftPeerOptions): RTCPeerConnection {
       }),
     );
   }
-  return new RTCPeerConnection({
-    codecs: {
-      audio: [
-        new RTCRtpCodecParameters({
-          mimeType: "audio/opus",
-          clockRate: 48000,
-          channels: 2,
-          payloadType: 111,
-          ...(o.opusFmtp !== undefined ? { parameters: o.opusFmtp } : {}),
-        }),
-      ],
-      video,
-    },
-    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
-    iceServers: [],
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: [o.address],
-    iceInterfaceAddresses: { udp4: o.address },
-    ...(o.bundlePolicy !== undefined ? { bundlePolicy: o.bundlePolicy } : {}),
-  });
+  // Like the server's: no query to werift's default public STUN server (tests talk to loopback only).
+  return withoutDefaultStun(
+    new RTCPeerConnection({
+      codecs: {
+        audio: [
+          new RTCRtpCodecParameters({
+            mimeType: "audio/opus",
+            clockRate: 48000,
+            channels: 2,
+            payloadType: 111,
+            ...(o.opusFmtp !== undefined ? { parameters: o.opusFmtp } : {}),
+          }),
+        ],
+        video,
+      },
+      headerExtensions: {
+        audio: [useSdesMid()],
+        video: o.rid ? [useSdesMid(), useSdesRTPStreamId()] : [useSdesMid()],
+      },
+      iceServers: [],
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: [o.address],
+      iceInterfaceAddresses: { udp4: o.address },
+      ...(o.bundlePolicy !== undefined ? { bundlePolicy: o.bundlePolicy } : {}),
+    }),
+  );
 }

@@ -11,6 +11,7 @@ import type {
   MediaTarget,
   SessionDescription,
 } from "../../src/media/media-port.ts";
+import { SimulcastTestPublisher } from "./simulcast-publisher.ts";
 import { shuttle, TestMember, TestPublisher } from "./werift-peers.ts";
 
 export type ToWorker =
@@ -24,15 +25,23 @@ export type FromWorker =
 
 const port = parentPort;
 if (!port) throw new Error("run as a worker");
-const { roomId, listeners } = workerData as { roomId: string; listeners: string[] };
+const { roomId, listeners, simulcast } = workerData as {
+  roomId: string;
+  listeners: string[];
+  /** Publish 3 VP8 layers (SimulcastTestPublisher) instead of one encoding. */
+  simulcast?: boolean;
+};
 const post = (m: FromWorker) => port.postMessage(m);
 const subscribers = new Set<(e: MediaEvent) => void>();
 const proxy: MediaPort = {
   addMember: () => undefined,
   removeMember: () => undefined,
-  signal: async (_roomId: string, socketId: string, target: MediaTarget, sdp: SessionDescription) =>
-    post({ kind: "signal", socketId, target, sdp }),
+  signal: async (_roomId: string, socketId: string, target: MediaTarget, sdp: SessionDescription) => {
+    post({ kind: "signal", socketId, target, sdp });
+    return undefined;
+  },
   candidate: async (_r: string, _s: string, _t: MediaTarget, _c: IceCandidate) => undefined,
+  setVideoQuality: async () => undefined,
   onEvent: (l) => {
     subscribers.add(l);
     return () => subscribers.delete(l);
@@ -42,8 +51,9 @@ const proxy: MediaPort = {
 const members = new Map<string, TestMember>();
 for (const id of ["pub", ...listeners]) members.set(id, new TestMember(roomId, id));
 shuttle(proxy, members);
-const publisher = new TestPublisher();
-members.get("pub")!.publisher = publisher;
+const publisher = simulcast ? new SimulcastTestPublisher() : new TestPublisher();
+// The shuttle only needs the publisher's pc (the server's answer and candidates).
+members.get("pub")!.publisher = publisher as TestPublisher;
 
 const progress = setInterval(() => {
   let up = 0;
@@ -60,8 +70,10 @@ port.on("message", (m: ToWorker) => {
   if (m.kind === "event") for (const s of subscribers) s(m.event);
   else if (m.kind === "publish")
     void publisher.offer().then((sdp) => post({ kind: "signal", socketId: "pub", target: "publisher", sdp }));
-  else if (m.kind === "start") publisher.start(m.packetsPerFrame);
-  else {
+  else if (m.kind === "start") {
+    if (publisher instanceof TestPublisher) publisher.start(m.packetsPerFrame);
+    else publisher.start();
+  } else {
     clearInterval(progress);
     void Promise.all([...members.values()].map((x) => x.close())).then(() => port.close());
   }

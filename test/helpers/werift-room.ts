@@ -1,8 +1,8 @@
 /** A media plane on 127.0.0.1 plus test members wired to it through the event shuttle. */
 import { loadMediaConfig } from "../../src/config/media-config.ts";
 import { newSilentLogger } from "../../src/lib/logger.ts";
-import type { MediaEvent } from "../../src/media/media-port.ts";
-import { newWeriftMediaPlane, type WeriftMediaPlane } from "../../src/media/werift-media-plane.ts";
+import type { MediaEvent, SessionDescription } from "../../src/media/media-port.ts";
+import { newWeriftMediaPlane, type WeriftMediaPlane } from "../../src/media/werift/werift-media-plane.ts";
 import { type Metrics, newMetrics } from "../../src/metrics/metrics.ts";
 import { shuttle, type TestListener, TestMember, TestPublisher, waitFor } from "./werift-peers.ts";
 
@@ -12,6 +12,8 @@ export class TestRoom {
   readonly metrics: Metrics;
   readonly members = new Map<string, TestMember>();
   readonly events: MediaEvent[] = [];
+  /** The server's latest answer to each member's publish offer. */
+  readonly answers = new Map<string, SessionDescription>();
   readonly #stop: (() => void)[] = [];
 
   constructor(
@@ -35,7 +37,7 @@ export class TestRoom {
   join(socketId: string): TestMember {
     const m = new TestMember(this.roomId, socketId);
     this.members.set(socketId, m);
-    this.plane.addMember({ roomId: this.roomId, socketId, userId: `user-${socketId}` });
+    this.plane.addMember({ roomId: this.roomId, socketId, userId: `user-${socketId}`, reoffer: true });
     return m;
   }
 
@@ -43,7 +45,11 @@ export class TestRoom {
     const m = this.member(socketId);
     const previous = m.publisher;
     m.publisher = publisher;
-    await this.plane.signal(this.roomId, socketId, "publisher", await publisher.offer());
+    const answer = await this.plane.signal(this.roomId, socketId, "publisher", await publisher.offer());
+    if (answer) {
+      this.answers.set(socketId, answer);
+      await publisher.pc.setRemoteDescription(answer as { type: "answer"; sdp: string });
+    }
     await previous?.close();
     return publisher;
   }

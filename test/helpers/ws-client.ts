@@ -60,6 +60,7 @@ export class TestClient {
       appVersion: "1",
       orientation: 90,
       camera: "front",
+      capabilities: ["reoffer"],
       ...extra,
     });
     if (!reply.s) throw new Error(`join failed with ${reply.e}`);

@@ -204,6 +204,7 @@ async function main(): Promise<void> {
       platform: "Web",
       orientation: 0,
       camera: "front",
+      capabilities: ["reoffer"],
     });
     mb.socketId = String(r.d?.socketId ?? "");
     emit({ event: "joined", member: mb.name, ok: r.s === true, e: r.e, ms: now() - started });

@@ -46,7 +46,7 @@ test("bench scenario 2 (join storm) joins, measures memory and leaves", async ()
 
 // The media scenarios need the werift media plane (src/media); skipped on a checkout without it.
 const mediaPlane = existsSync(
-  fileURLToPath(new URL("../../src/media/werift-media-plane.ts", import.meta.url)),
+  fileURLToPath(new URL("../../src/media/werift/werift-media-plane.ts", import.meta.url)),
 );
 
 test("bench scenarios 3 and 4 (media fan-out, rooms) forward packets and measure both paths", {
@@ -79,6 +79,47 @@ test("bench scenarios 3 and 4 (media fan-out, rooms) forward packets and measure
     log: quiet,
   });
   assert.ok((rooms[0]?.server[0]?.received ?? 0) > 0, "members received each other's media");
+});
+
+test("bench scenario 5 (peers: Janus) runs in its namespace, or says why it cannot", {
+  timeout: 180_000,
+}, async (t) => {
+  const peers = await import("../../bench/scenarios/peers.ts");
+  const why = peers.peersUnavailable();
+  if (why) {
+    // Without Debian's janus the scenario is skipped with the reason (and how to install it).
+    assert.match(why, /janus|root|iproute2/);
+    t.skip(why);
+    return;
+  }
+  const { spawn } = await import("node:child_process");
+  const script = fileURLToPath(new URL("../../bench/run.ts", import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [script, "--only", "peers", "--peer-listeners", "2", "--rounds", "1", "--fanout-ms", "500"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  child.stderr.on("data", (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  assert.equal(code, 0, out.slice(-3000));
+  assert.match(out, /SUMMARY peers L=2: ours [\d.,]+ us\/packet, Janus [\d.,]+ us\/packet/, out.slice(-3000));
+});
+
+test("bench scenario 6 (simulcast cost) forwards the top layer and the single encoding", {
+  skip: mediaPlane ? false : "no media plane in this checkout",
+  timeout: 120_000,
+}, async () => {
+  const { runSimulcast } = await import("../../bench/scenarios/simulcast.ts");
+  const r = await runSimulcast({ listeners: 2, rounds: 1, windowMs: 500, log: quiet });
+  assert.ok((r.single[0]?.forwarded ?? 0) > 0, "the single encoding was forwarded");
+  assert.ok((r.simulcast[0]?.forwarded ?? 0) > 0, "the top layer was forwarded");
+  assert.ok(Number.isFinite(r.ratio));
 });
 
 async function runLoad(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -118,7 +159,7 @@ test("npm run load --media publishes and receives through an MCU server", {
   timeout: 120_000,
 }, async () => {
   const { startTestServer } = await import("../helpers/server.ts");
-  const { newWeriftMediaPlane } = await import("../../src/media/werift-media-plane.ts");
+  const { newWeriftMediaPlane } = await import("../../src/media/werift/werift-media-plane.ts");
   const { loadMediaConfig } = await import("../../src/config/media-config.ts");
   const { newSilentLogger } = await import("../../src/lib/logger.ts");
   const { newMetrics } = await import("../../src/metrics/metrics.ts");

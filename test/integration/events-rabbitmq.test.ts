@@ -405,9 +405,11 @@ describe("RabbitMQ event sink (real broker)", () => {
     assert.deepEqual(socketIds(got), [8, 9, 10, 11, 12].map(socketId), "the newest 5 survive, in order");
     await sink.close();
     const dropLogs = lines.filter((l) => String(l.msg).startsWith("event outbox full"));
+    // Every counted drop is logged. Under load a reconnect can put one unconfirmed event back in
+    // front of the full outbox (at-least-once) and drop one more, so the total is the metric's.
     assert.equal(
       dropLogs.reduce((sum, l) => sum + Number(l.dropped), 0),
-      7,
+      await total(deps.metrics.eventsDropped),
       "every drop is in the logs",
     );
   });

@@ -56,7 +56,7 @@ async function fresh(i: number): Promise<FuzzSocket> {
   const s = await FuzzSocket.connect(server.url);
   if (i % 2 === 0) {
     try {
-      await s.join(ROOM, "fuzzer");
+      await s.join(ROOM, `fuzzer-${i}`); // distinct users: one user has one member per room
     } catch {
       // the room may be full (1316): the socket fuzzes unjoined
     }

@@ -20,11 +20,19 @@ describe("media plane: cost", () => {
     let progress = { up: 0, received: 0 };
     worker.on("message", (m: FromWorker) => {
       if (m.kind === "progress") progress = m;
-      else void room.plane.signal(room.roomId, m.socketId, m.target, m.sdp);
+      else
+        void room.plane.signal(room.roomId, m.socketId, m.target, m.sdp).then((answer) => {
+          // A publish answer is signal's result: hand it to the peers like the server's other descriptions.
+          if (answer)
+            send({
+              kind: "event",
+              event: { type: "sdp", roomId: room.roomId, to: m.socketId, from: "publisher", sdp: answer },
+            });
+        });
     });
     const stopEvents = room.plane.onEvent((event) => send({ kind: "event", event }));
     for (const id of ["pub", ...listeners])
-      room.plane.addMember({ roomId: room.roomId, socketId: id, userId: id });
+      room.plane.addMember({ roomId: room.roomId, socketId: id, userId: id, reoffer: true });
     send({ kind: "publish" });
     const packetsPerFrame = 12;
     send({ kind: "start", packetsPerFrame });

@@ -11,7 +11,7 @@ import { after, test } from "node:test";
 import { loadMediaConfig } from "../../src/config/media-config.ts";
 import { newSilentLogger } from "../../src/lib/logger.ts";
 import type { SessionDescription } from "../../src/media/media-port.ts";
-import { newWeriftMediaPlane } from "../../src/media/werift-media-plane.ts";
+import { newWeriftMediaPlane } from "../../src/media/werift/werift-media-plane.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
 import { realOffer } from "../fuzz/sdp-arbitraries.ts";
 import { waitFor } from "../helpers/werift-peers.ts";
@@ -71,8 +71,8 @@ test("re-offers to the publisher (BUNDLE on/off, invalid, new connections) leave
     metrics: newMetrics({ processMetrics: false }),
   });
   const room = "reoffer-leak";
-  plane.addMember({ roomId: room, socketId: "pub", userId: "pub" });
-  plane.addMember({ roomId: room, socketId: "viewer", userId: "viewer" });
+  plane.addMember({ roomId: room, socketId: "pub", userId: "pub", reoffer: true });
+  plane.addMember({ roomId: room, socketId: "viewer", userId: "viewer", reoffer: true });
   let accepted = 0;
   let refused = 0;
   let peak = 0;
@@ -87,6 +87,8 @@ test("re-offers to the publisher (BUNDLE on/off, invalid, new connections) leave
       if (v.valid) assert.ok(ok, `offer ${n} should have been accepted`);
       if (ok) accepted++;
       else refused++;
+      // One event-loop turn first: a socket whose close() ran is released in the loop's close phase.
+      await new Promise((r) => setImmediate(r));
       peak = Math.max(peak, udpSockets() - baseline);
     }
     // One publisher connection (at most one transport per m-line when unbundled) plus the viewer's

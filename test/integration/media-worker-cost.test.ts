@@ -54,7 +54,17 @@ async function run(workers: number, packetsPerFrame: number): Promise<string> {
       if (m.kind === "progress") state.progress = m;
       else {
         const target = m.target === "publisher" ? m.target : `${roomId}/${m.target}`;
-        void plane.signal(roomId, `${roomId}/${m.socketId}`, target, m.sdp).catch(() => {});
+        void plane
+          .signal(roomId, `${roomId}/${m.socketId}`, target, m.sdp)
+          .then((answer) => {
+            // A publish answer is signal's result: hand it to the peers like the server's other descriptions.
+            if (answer)
+              worker.postMessage({
+                kind: "event",
+                event: { type: "sdp", roomId, to: m.socketId, from: "publisher", sdp: answer },
+              } satisfies ToWorker);
+          })
+          .catch(() => {});
       }
     });
     return state;
@@ -73,7 +83,7 @@ async function run(workers: number, packetsPerFrame: number): Promise<string> {
   });
   for (const p of peers) {
     for (const id of ["pub", ...listeners])
-      plane.addMember({ roomId: p.roomId, socketId: `${p.roomId}/${id}`, userId: id });
+      plane.addMember({ roomId: p.roomId, socketId: `${p.roomId}/${id}`, userId: id, reoffer: true });
     p.worker.postMessage({ kind: "publish" } satisfies ToWorker);
     p.worker.postMessage({ kind: "start", packetsPerFrame } satisfies ToWorker);
   }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, type TestContext } from "node:test";
 import { loadMediaConfig } from "../../src/config/media-config.ts";
 import { newLogger } from "../../src/lib/logger.ts";
+import { wireCodeOf } from "../../src/mcu/media-errors.ts";
 import type { MediaEvent } from "../../src/media/media-port.ts";
 import { newWorkerMediaPlane, type WorkerMediaPlane } from "../../src/media/worker/worker-media-plane.ts";
 import { type Metrics, newMetrics } from "../../src/metrics/metrics.ts";
@@ -12,6 +13,9 @@ import { startTestServer } from "../helpers/server.ts";
 import { shuttle, TestListener, TestMember, TestPublisher, waitFor } from "../helpers/werift-peers.ts";
 import { counterValue, udpSockets } from "../helpers/werift-room.ts";
 import { TestClient, type WireMessage } from "../helpers/ws-client.ts";
+
+/** The media failure is answered with `code` on the wire. */
+const wire = (code: number) => (err: unknown) => wireCodeOf(err) === code;
 
 /** OS threads of this process named after a media worker (Node names a worker's thread after its `name`). */
 function mediaThreads(): number {
@@ -33,18 +37,38 @@ describe("media plane in worker threads", () => {
   const udpBefore = udpSockets();
   const logLines: Array<Record<string, unknown>> = [];
 
-  const join = (roomId: string, socketId: string): TestMember => {
+  /** Adds a member; it leaves the plane (and its peers close) when the test `t` ends. */
+  const join = (t: TestContext, roomId: string, socketId: string): TestMember => {
     const m = new TestMember(roomId, socketId);
     members.set(socketId, m);
-    plane.addMember({ roomId, socketId, userId: `user-${socketId}` });
+    plane.addMember({ roomId, socketId, userId: `user-${socketId}`, reoffer: true });
+    t.after(async () => {
+      members.delete(socketId);
+      plane.removeMember(roomId, socketId);
+      await m.close();
+    });
     return m;
+  };
+  /**
+   * Two rooms, `<p>-room-a` with `<p>a-pub` publishing to `<p>a-lis` and the same for b, placed on
+   * different workers; resolves once both listeners receive.
+   */
+  const twoRooms = async (t: TestContext, p: string): Promise<void> => {
+    for (const r of ["a", "b"]) {
+      join(t, `${p}-room-${r}`, `${p}${r}-pub`);
+      join(t, `${p}-room-${r}`, `${p}${r}-lis`);
+    }
+    assert.notEqual(plane.workerOf(`${p}-room-a`), plane.workerOf(`${p}-room-b`));
+    await Promise.all([publish(`${p}a-pub`), publish(`${p}b-pub`)]);
+    await Promise.all([receiving(`${p}a-lis`, `${p}a-pub`), receiving(`${p}b-lis`, `${p}b-pub`)]);
   };
   const publish = async (socketId: string): Promise<TestPublisher> => {
     const m = members.get(socketId)!;
     const previous = m.publisher;
     const p = new TestPublisher();
     m.publisher = p;
-    await plane.signal(m.roomId, socketId, "publisher", await p.offer());
+    const answer = await plane.signal(m.roomId, socketId, "publisher", await p.offer());
+    if (answer) await p.pc.setRemoteDescription(answer as { type: "answer"; sdp: string });
     await previous?.close();
     p.start();
     return p;
@@ -58,7 +82,9 @@ describe("media plane in worker threads", () => {
         const l = m.listeners.get(publisherId);
         return !!l && l !== since && l.video.length >= 10 && l.audio.length >= 10;
       },
-      10_000,
+      // Two worker threads start and negotiate while the first media flows: 10 s was once not
+      // enough on a loaded 2-core machine (load average 22).
+      20_000,
     );
     return m.listeners.get(publisherId)!;
   };
@@ -83,14 +109,8 @@ describe("media plane in worker threads", () => {
     await plane.close();
   });
 
-  it("forwards media in two rooms that land on different workers; /metrics has the workers' counters", async () => {
-    join("w-room-a", "a-pub");
-    join("w-room-a", "a-lis");
-    join("w-room-b", "b-pub");
-    join("w-room-b", "b-lis");
-    assert.notEqual(plane.workerOf("w-room-a"), plane.workerOf("w-room-b"));
-    await Promise.all([publish("a-pub"), publish("b-pub")]);
-    await Promise.all([receiving("a-lis", "a-pub"), receiving("b-lis", "b-pub")]);
+  it("forwards media in two rooms that land on different workers; /metrics has the workers' counters", async (t) => {
+    await twoRooms(t, "w");
     assert.equal(mediaThreads(), 2, "one OS thread per media worker");
     // The workers' own records reach the parent's logger, marked with the worker's index.
     const started = logLines.filter((l) => l.msg === "media worker started");
@@ -112,27 +132,31 @@ describe("media plane in worker threads", () => {
     );
   });
 
-  it("keeps ProtocolError codes across the boundary", async () => {
+  it("keeps media error kinds (and so their wire codes) across the boundary", async (t) => {
+    join(t, "e-room-a", "ea-lis");
+    join(t, "e-room-b", "eb-pub");
     const bad = { type: "offer" as const, sdp: "garbage" };
-    await assert.rejects(plane.signal("w-room-a", "a-lis", "publisher", bad), {
-      name: "ProtocolError",
-      code: 1320,
+    await assert.rejects(plane.signal("e-room-a", "ea-lis", "publisher", bad), {
+      name: "MediaError",
+      kind: "invalid-sdp",
     });
+    // An answer for a connection that was never offered: eb-pub is in another room.
     const answer = { type: "answer" as const, sdp: "v=0" };
-    await assert.rejects(plane.signal("w-room-a", "a-lis", "b-pub", answer), { code: 1298 });
-    await assert.rejects(plane.signal("no-such-room", "x", "publisher", bad), { code: 1297 });
+    await assert.rejects(plane.signal("e-room-a", "ea-lis", "eb-pub", answer), wire(1298));
+    await assert.rejects(plane.signal("no-such-room", "x", "publisher", bad), wire(1297));
   });
 
-  it("restarts a crashed worker: pending calls fail with 1328, its rooms hear of it and can re-publish", async () => {
-    const index = plane.workerOf("w-room-a")!;
+  it("restarts a crashed worker: pending calls fail with 1328, its rooms hear of it and can re-publish", async (t) => {
+    await twoRooms(t, "c");
+    const index = plane.workerOf("c-room-a")!;
     const old = plane.workers()[index]!;
     const oldThread = old.threadId;
     const extra = new TestPublisher();
     const offer = await extra.offer();
     // The crash is handled first, so the call is still pending when the worker dies.
     old.postMessage({ t: "crash" });
-    const pending = plane.signal("w-room-a", "a-lis", "publisher", offer);
-    await assert.rejects(pending, { code: 1328 });
+    const pending = plane.signal("c-room-a", "ca-lis", "publisher", offer);
+    await assert.rejects(pending, wire(1328));
     await extra.close();
     await waitFor("new worker", () => (plane.workers()[index]?.threadId ?? oldThread) !== oldThread, 5000);
     assert.equal(await counterValue(metrics, "mediaWorkerRestarts" as "plis"), 1);
@@ -141,27 +165,27 @@ describe("media plane in worker threads", () => {
     );
     assert.ok(
       events.some(
-        (e) => e.type === "freeze" && e.roomId === "w-room-a" && e.publisher === "a-pub" && e.frozen,
+        (e) => e.type === "freeze" && e.roomId === "c-room-a" && e.publisher === "ca-pub" && e.frozen,
       ),
       "the room's members are told that the publisher froze",
     );
     assert.ok(
       events.some(
         (e) =>
-          e.type === "webrtcDown" && e.roomId === "w-room-a" && e.to === "a-pub" && e.from === "publisher",
+          e.type === "webrtcDown" && e.roomId === "c-room-a" && e.to === "ca-pub" && e.from === "publisher",
       ),
       "the publisher is told its connection is gone, so it publishes again",
     );
     // The other worker's room did not notice.
-    const bBefore = members.get("b-lis")!.listeners.get("b-pub")!.video.length;
+    const bBefore = members.get("cb-lis")!.listeners.get("cb-pub")!.video.length;
     await waitFor(
       "room b still flowing",
-      () => members.get("b-lis")!.listeners.get("b-pub")!.video.length > bBefore + 5,
+      () => members.get("cb-lis")!.listeners.get("cb-pub")!.video.length > bBefore + 5,
     );
     // The members were added again to the new worker: a re-publish works without re-joining.
-    const stale = members.get("a-lis")!.listeners.get("a-pub");
-    await publish("a-pub");
-    await receiving("a-lis", "a-pub", stale);
+    const stale = members.get("ca-lis")!.listeners.get("ca-pub");
+    await publish("ca-pub");
+    await receiving("ca-lis", "ca-pub", stale);
   });
 
   it("close() stops every worker and leaves no handle behind", async () => {
@@ -169,10 +193,14 @@ describe("media plane in worker threads", () => {
     members.clear();
     await plane.close();
     assert.deepEqual(plane.workers(), [undefined, undefined]);
-    await assert.rejects(plane.signal("w-room-a", "a-pub", "publisher", { type: "offer", sdp: "" }), {
-      code: 1328,
-    });
-    assert.throws(() => plane.addMember({ roomId: "r", socketId: "s", userId: "u" }), { code: 1328 });
+    await assert.rejects(
+      plane.signal("w-room-a", "a-pub", "publisher", { type: "offer", sdp: "" }),
+      wire(1328),
+    );
+    assert.throws(
+      () => plane.addMember({ roomId: "r", socketId: "s", userId: "u", reoffer: true }),
+      wire(1328),
+    );
     assert.equal(mediaThreads(), 0, "no media worker thread left");
     assert.equal(udpSockets(), udpBefore, "no UDP socket left");
     assert.deepEqual(await plane.stats(), { rooms: 0, members: 0, publishers: 0, listeners: 0, workers: 0 });

@@ -76,6 +76,8 @@ function runEnv(stageEnv: Record<string, string>): NodeJS.ProcessEnv {
     HOME: process.env.HOME ?? "/tmp",
     npm_config_prefer_offline: "true",
     npm_config_update_notifier: "false",
+    // The machine's extra CA (a registry proxy) reaches npm through Node, whose own npmrc is not read here.
+    ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
     ...stageEnv,
   };
 }

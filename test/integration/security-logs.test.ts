@@ -10,13 +10,9 @@ import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { test } from "node:test";
 import { SignJWT } from "jose";
-import { newTokenVerifier } from "../../src/auth/token-verifier.ts";
-import { loadConfig } from "../../src/config/config.ts";
-import { loadEventsConfig } from "../../src/config/events-config.ts";
-import { createEventSink } from "../../src/events/create-event-sink.ts";
+import { buildApp, loadAppConfig } from "../../src/app.ts";
 import { newLogger } from "../../src/lib/logger.ts";
 import { newMetrics } from "../../src/metrics/metrics.ts";
-import { startServer } from "../../src/server.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 
@@ -51,18 +47,8 @@ test("no secret or bearer in the logs (debug level) nor in /state, /metrics, /me
     RABBITMQ_RECONNECT_MIN_MS: "50",
     ROOM_LIVE_INTERVAL_MS: "0",
   };
-  const config = loadConfig(env);
-  const eventsConfig = loadEventsConfig(env);
   const log = newLogger({ level: "trace", pretty: false, destination });
-  const metrics = newMetrics({ processMetrics: false });
-  const events = createEventSink(eventsConfig, { log, metrics });
-  const server = await startServer({
-    config,
-    log,
-    metrics,
-    events,
-    verifier: await newTokenVerifier(config.auth),
-  });
+  const server = await buildApp(loadAppConfig(env), { log, metrics: newMetrics({ processMetrics: false }) });
   const httpUrl = `http://127.0.0.1:${server.port}`;
   const key = new TextEncoder().encode(JWT_SECRET);
   const good = await new SignJWT({ userId: "logged-user" })

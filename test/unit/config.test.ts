@@ -32,3 +32,19 @@ test("production refuses to start without a token key", () => {
   const c = loadConfig({ NODE_ENV: "production", JWT_SECRET: "s3cret" });
   assert.equal(c.auth.devMode, false);
 });
+
+test("development mode listens on loopback unless BIND_ADDRESS says otherwise; production keeps 0.0.0.0", () => {
+  const dev = loadConfig({});
+  assert.equal(dev.bindAddress, "127.0.0.1");
+  assert.equal(dev.bindAddressFrom, "development default");
+  const devOpen = loadConfig({ BIND_ADDRESS: "0.0.0.0" });
+  assert.equal(devOpen.bindAddress, "0.0.0.0");
+  assert.equal(devOpen.bindAddressFrom, "BIND_ADDRESS");
+  const prod = loadConfig({ NODE_ENV: "production", JWT_SECRET: "s3cret" });
+  assert.equal(prod.bindAddress, "0.0.0.0");
+  assert.equal(prod.bindAddressFrom, "default");
+  assert.equal(
+    loadConfig({ NODE_ENV: "production", JWT_SECRET: "s", BIND_ADDRESS: "10.0.0.5" }).bindAddress,
+    "10.0.0.5",
+  );
+});

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BitrateEstimator } from "../../src/media/bitrate-estimator.ts";
-import { rembFeedback } from "../../src/media/publisher-session.ts";
+import { rembFeedback } from "../../src/media/werift/publisher-session.ts";
 
 const limits = { start: 500_000, min: 100_000, max: 2_000_000, step: 100_000 };
 

@@ -1,19 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it, test } from "node:test";
 import { loadMediaConfig } from "../../src/config/media-config.ts";
-import { ErrorCode, ProtocolError } from "../../src/lib/errors.ts";
-import { announceAddresses } from "../../src/media/peer-factory.ts";
+import { ErrorCode } from "../../src/lib/errors.ts";
+import { wireCodeOf } from "../../src/mcu/media-errors.ts";
 import {
   checkSdp,
   fingerprintOf,
   offersSupportedCodec,
   sameClientConnection,
 } from "../../src/media/sdp-check.ts";
-import { isPlausibleDatagram } from "../../src/media/udp-guard.ts";
+import { announceAddresses } from "../../src/media/werift/peer-factory.ts";
+import { isPlausibleDatagram } from "../../src/media/werift/udp-guard.ts";
 
 const good =
   "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB\r\n";
-const is1320 = (err: unknown) => err instanceof ProtocolError && err.code === ErrorCode.invalidSdp;
+/** The wire code the MCU answers this media failure with. */
+const is1320 = (err: unknown) => wireCodeOf(err) === ErrorCode.invalidSdp;
 
 describe("checkSdp", () => {
   it("accepts a plausible offer and normalises line endings", () => {

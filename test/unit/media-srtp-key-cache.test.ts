@@ -1,5 +1,5 @@
 /**
- * src/media/srtp-key-cache.ts: werift's SRTP/SRTCP protect and unprotect give byte-identical output
+ * src/media/werift/srtp-key-cache.ts: werift's SRTP/SRTCP protect and unprotect give byte-identical output
  * with the session keys imported once as KeyObjects, for both profiles werift negotiates
  * (AEAD_AES_128_GCM, preferred, and AES_CM_128_HMAC_SHA1_80); and an unexpected werift is left alone.
  * The tests run in order: the reference outputs are taken from werift's own code before installing.
@@ -19,7 +19,7 @@ import {
   uninstallSrtpKeyCache,
   usesKeyObjects,
   type WeriftSrtpApi,
-} from "../../src/media/srtp-key-cache.ts";
+} from "../../src/media/werift/srtp-key-cache.ts";
 
 const PROFILES = [
   { name: "AES_CM_128_HMAC_SHA1_80", profile: ProtectionProfileAes128CmHmacSha1_80, saltLength: 14 },

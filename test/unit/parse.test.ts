@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseClientMessage } from "../../src/signaling/protocol/parse.ts";
+import { parseClientMessage } from "../../src/protocol/parse.ts";
 
 test("invalid JSON is generalR 1282", () => {
   const r = parseClientMessage("{nope");

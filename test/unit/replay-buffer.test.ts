@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ReplayBuffer } from "../../src/rooms/replay-buffer.ts";
+import { ReplayBuffer } from "../../src/signaling/replay-buffer.ts";
 
 test("numbers each message and replays what follows a number, in order", () => {
   const b = new ReplayBuffer(10, 10_000);
@@ -35,4 +35,14 @@ test("prune forgets what is older than the age bound, keeps the numbering", () =
   b.prune(1500, 1000);
   assert.equal(b.size, 1);
   assert.deepEqual(b.since(0), { texts: ['{"n":2,"a":2}'], missed: 1 });
+});
+
+test("a buffer may start above 0 (a member restored on another cluster node): numbering continues, the gap counts as missed", () => {
+  const b = new ReplayBuffer(10, 10_000, 1000);
+  assert.equal(b.lastSeq, 1000);
+  const first = b.push('{"a":"e"}');
+  assert.deepEqual(JSON.parse(first), { n: 1001, a: "e" });
+  assert.deepEqual(b.since(1000), { texts: [first], missed: 0 });
+  // A client that last read n=990 on the old node: what the new node has, and 10 lost with the old one.
+  assert.deepEqual(b.since(990), { texts: [first], missed: 10 });
 });

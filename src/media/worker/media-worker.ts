@@ -5,7 +5,7 @@
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { pino } from "pino";
 import { newMetrics } from "../../metrics/metrics.ts";
-import { newWeriftMediaPlane } from "../werift-media-plane.ts";
+import { newWeriftMediaPlane } from "../werift/werift-media-plane.ts";
 import { type FromWorker, type ToWorker, toWireError, type WorkerInit } from "./protocol.ts";
 
 const port = parentPort;
@@ -50,6 +50,9 @@ port.on("message", (m: ToWorker) => {
       return;
     case "candidate":
       answer(m.id, () => plane.candidate(m.roomId, m.socketId, m.target, m.candidate));
+      return;
+    case "videoQuality":
+      answer(m.id, () => plane.setVideoQuality(m.roomId, m.socketId, m.publisher, m.quality));
       return;
     case "metrics":
       answer(m.id, () => metrics.registry.getMetricsAsJSON());

@@ -1,16 +1,17 @@
 /**
  * Messages between the main thread (worker-media-plane.ts) and a media worker (media-worker.ts).
  * Everything is structured-clone data: MediaPort arguments and events as they are, errors as
- * {name, message, code} so that a ProtocolError keeps its numeric code across the boundary.
+ * {name, message, kind} so that a MediaError keeps its kind across the boundary.
  */
 import type { MediaConfig } from "../../config/media-config.ts";
-import { ErrorCode, type ErrorCodeValue, ProtocolError } from "../../lib/errors.ts";
+import { isMediaErrorKind, MediaError, type MediaErrorKind } from "../media-error.ts";
 import type {
   IceCandidate,
   MediaEvent,
   MediaMember,
   MediaTarget,
   SessionDescription,
+  VideoQuality,
 } from "../media-port.ts";
 
 export interface WorkerInit {
@@ -31,6 +32,7 @@ export interface PlaneStats {
 export type WorkerRequest =
   | { t: "signal"; roomId: string; socketId: string; target: MediaTarget; sdp: SessionDescription }
   | { t: "candidate"; roomId: string; socketId: string; target: MediaTarget; candidate: IceCandidate }
+  | { t: "videoQuality"; roomId: string; socketId: string; publisher: string; quality: VideoQuality }
   | { t: "metrics" }
   | { t: "stats" }
   | { t: "close" };
@@ -45,7 +47,7 @@ export type ToWorker =
 export interface WireError {
   name: string;
   message: string;
-  code?: number;
+  kind?: MediaErrorKind;
 }
 
 export type FromWorker =
@@ -55,18 +57,15 @@ export type FromWorker =
   /** One pino JSON line written in the worker. */
   | { t: "log"; line: string };
 
-const codes = new Set<number>(Object.values(ErrorCode));
-
 export function toWireError(err: unknown): WireError {
-  if (err instanceof ProtocolError) return { name: err.name, message: err.message, code: err.code };
+  if (err instanceof MediaError) return { name: err.name, message: err.message, kind: err.kind };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: "Error", message: String(err) };
 }
 
-/** A ProtocolError again when the worker threw one (same code), a plain Error otherwise (answered 1280). */
+/** A MediaError again when the worker threw one (same kind), a plain Error otherwise (a bug: answered 1280). */
 export function fromWireError(e: WireError): Error {
-  if (e.code !== undefined && codes.has(e.code))
-    return new ProtocolError(e.code as ErrorCodeValue, e.message);
+  if (isMediaErrorKind(e.kind)) return new MediaError(e.kind, e.message);
   const err = new Error(e.message);
   err.name = e.name;
   return err;

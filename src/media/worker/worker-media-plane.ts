@@ -1,36 +1,16 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { MediaConfig } from "../../config/media-config.ts";
-import { ErrorCode, ProtocolError } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/logger.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
 import { EventHub } from "../event-hub.ts";
-import type {
-  IceCandidate,
-  MediaEvent,
-  MediaMember,
-  MediaPort,
-  MediaTarget,
-  SessionDescription,
-} from "../media-port.ts";
-import type { MediaPlaneDeps } from "../werift-media-plane.ts";
-import { MetricsBridge, WorkerMetricsState } from "./metrics-bridge.ts";
-import {
-  type FromWorker,
-  fromWireError,
-  type PlaneStats,
-  type ToWorker,
-  type WorkerInit,
-  type WorkerRequest,
-} from "./protocol.ts";
-
-/** `.ts` when running from src/ (type stripping), `.js` from the tsc build in dist/. */
-const workerUrl = new URL(`./media-worker.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url);
+import { MediaError } from "../media-error.ts";
+import type { MediaMember, MediaPort } from "../media-port.ts";
+import type { MediaPlaneDeps } from "../werift/werift-media-plane.ts";
+import { MetricsBridge } from "./metrics-bridge.ts";
+import type { PlaneStats } from "./protocol.ts";
+import { RoomPlacement } from "./room-placement.ts";
+import { WorkerSupervisor } from "./worker-supervisor.ts";
 
 const METRICS_TIMEOUT_MS = 1000;
-const CLOSE_TIMEOUT_MS = 5000;
-/** A worker that dies within this time of its start is restarted after RESTART_DELAY_MS, not at once. */
-const QUICK_CRASH_MS = 2000;
-const RESTART_DELAY_MS = 1000;
 
 export interface WorkerMediaPlane extends MediaPort {
   /** Sums of the workers' plane stats, plus how many workers run. */
@@ -41,37 +21,16 @@ export interface WorkerMediaPlane extends MediaPort {
   workers(): ReadonlyArray<Worker | undefined>;
 }
 
-interface Pending {
-  resolve: (value: unknown) => void;
-  reject: (err: Error) => void;
-}
-
-interface Slot {
-  index: number;
-  worker: Worker | undefined;
-  pending: Map<number, Pending>;
-  metrics: WorkerMetricsState;
-  /** Members in the rooms this worker holds (load for placement). */
-  members: number;
-  startedAt: number;
-  restartTimer: NodeJS.Timeout | undefined;
-  exited: Promise<void>;
-}
-
-interface RoomEntry {
-  slot: Slot;
-  members: Map<string, MediaMember>;
-  /** Members whose publish offer was answered (told about a worker crash). */
-  publishers: Set<string>;
-}
+type MetricsSnapshot = Awaited<ReturnType<Metrics["registry"]["getMetricsAsJSON"]>>;
 
 /**
- * The media plane spread over `options.workers` worker threads, each running newWeriftMediaPlane.
- * A room lives on one worker, chosen least-loaded (fewest members) when its first member arrives and
- * kept until its last member leaves. Calls cross as messages with request ids; ProtocolErrors keep
- * their code. A crashed worker is logged, counted, restarted, its pending calls fail with 1328, its
- * rooms' members are added again to the new worker (so a re-publish works without re-joining), and
- * every member of those rooms is told that their publishers froze (docs/media.md, "Worker threads").
+ * The media plane spread over `options.workers` worker threads, each running newWeriftMediaPlane,
+ * in the shape of mediasoup's Worker/Channel: WorkerSupervisor (one thread's lifetime and restart),
+ * RpcChannel (typed calls with ids and deadlines), RoomPlacement (which worker holds a room, and the
+ * one record of its media members). A crashed worker is restarted, its calls in flight fail
+ * ("unavailable", wire 1328), its rooms' members are added again to the new worker (so a re-publish
+ * works without re-joining), and its publishers are told (eventWebrtcDown) and their listeners see
+ * them freeze (docs/media.md, "Worker threads").
  */
 export function newWorkerMediaPlane(
   config: MediaConfig,
@@ -81,196 +40,106 @@ export function newWorkerMediaPlane(
   if (!Number.isInteger(options.workers) || options.workers < 1) {
     throw new RangeError(`workers must be a positive integer, got ${options.workers}`);
   }
-  const log: Logger = deps.log.child({ component: "media-workers" });
+  const log = deps.log.child({ component: "media-workers" });
   const hub = new EventHub(log);
-  const rooms = new Map<string, RoomEntry>();
-  let nextId = 1;
+  const placement = new RoomPlacement(options.workers);
   let closed = false;
 
-  const slots: Slot[] = [];
+  // TRANSCODE_MAX is per node: each worker's pool gets its share (rounded up).
+  const workerConfig: MediaConfig = Object.freeze({
+    ...config,
+    transcode: Object.freeze({
+      ...config.transcode,
+      max: Math.ceil(config.transcode.max / options.workers),
+    }),
+  });
+  const supervisors: WorkerSupervisor[] = [];
+  const restarted = (index: number): void => {
+    const supervisor = supervisors[index];
+    if (!supervisor) return;
+    for (const room of placement.roomsOn(index)) {
+      for (const member of room.members) supervisor.post({ t: "addMember", member });
+      for (const publisher of room.publishers) {
+        hub.emit({ type: "freeze", roomId: room.roomId, publisher, frozen: true, durationMs: 0 });
+        hub.emit({ type: "webrtcDown", roomId: room.roomId, to: publisher, from: "publisher" });
+      }
+    }
+    placement.clearPublishers(index);
+  };
   for (let index = 0; index < options.workers; index++) {
-    const slot: Slot = {
-      index,
-      worker: undefined,
-      pending: new Map(),
-      metrics: new WorkerMetricsState(),
-      members: 0,
-      startedAt: 0,
-      restartTimer: undefined,
-      exited: Promise.resolve(),
-    };
-    slots.push(slot);
-    start(slot);
+    supervisors.push(
+      new WorkerSupervisor({
+        index,
+        config: workerConfig,
+        log: deps.log,
+        onEvent: (event) => hub.emit(event),
+        onRestarted: restarted,
+        onCrash: () => deps.metrics.mediaWorkerRestarts.inc(),
+      }),
+    );
   }
 
   const bridge = new MetricsBridge(
     deps.metrics,
     () =>
       Promise.all(
-        slots.map(async (slot) => ({
-          state: slot.metrics,
-          snapshot: slot.worker
-            ? await request<Awaited<ReturnType<Metrics["registry"]["getMetricsAsJSON"]>>>(
-                slot,
-                { t: "metrics" },
-                METRICS_TIMEOUT_MS,
-              ).catch(() => undefined)
+        supervisors.map(async (s) => ({
+          state: s.metrics,
+          snapshot: s.worker
+            ? await s
+                .request<MetricsSnapshot>({ t: "metrics" }, { timeoutMs: METRICS_TIMEOUT_MS })
+                .catch(() => undefined)
             : undefined,
         })),
       ),
     ["webrtcsignaling_media_worker_restarts_total"],
   );
 
-  function start(slot: Slot): void {
-    const init: WorkerInit = { config, logLevel: deps.log.level, index: slot.index };
-    const worker = new Worker(workerUrl, { workerData: init, name: `media-${slot.index}` });
-    const wlog = log.child({ mediaWorker: slot.index, threadId: worker.threadId });
-    slot.worker = worker;
-    slot.startedAt = Date.now();
-    slot.metrics = new WorkerMetricsState();
-    let resolveExit: () => void = () => {};
-    slot.exited = new Promise((r) => {
-      resolveExit = r;
-    });
-    worker.on("message", (m: FromWorker) => {
-      if (m.t === "event") hub.emit(m.event);
-      else if (m.t === "result") {
-        const p = slot.pending.get(m.id);
-        if (!p) return;
-        slot.pending.delete(m.id);
-        if (m.ok) p.resolve(m.value);
-        else p.reject(fromWireError(m.error));
-      } else if (m.t === "log") relayLog(deps.log, slot.index, m.line);
-    });
-    worker.on("error", (err) => wlog.error({ err }, "media worker crashed"));
-    worker.on("exit", (code) => {
-      resolveExit();
-      if (slot.worker !== worker) return;
-      slot.worker = undefined;
-      failPending(slot, "media worker stopped");
-      if (closed) return;
-      deps.metrics.mediaWorkerRestarts.inc();
-      const quick = Date.now() - slot.startedAt < QUICK_CRASH_MS;
-      wlog.error(
-        { exitCode: code, restartInMs: quick ? RESTART_DELAY_MS : 0 },
-        "media worker exited: restarting",
-      );
-      if (quick) {
-        slot.restartTimer = setTimeout(() => {
-          slot.restartTimer = undefined;
-          restart(slot);
-        }, RESTART_DELAY_MS);
-      } else restart(slot);
-    });
-  }
-
-  /** A fresh worker for the slot; its rooms' members are added again and learn that their publishers are gone. */
-  function restart(slot: Slot): void {
-    if (closed) return;
-    start(slot);
-    for (const [roomId, room] of rooms) {
-      if (room.slot !== slot) continue;
-      for (const member of room.members.values()) post(slot, { t: "addMember", member });
-      for (const publisher of room.publishers) {
-        hub.emit({ type: "freeze", roomId, publisher, frozen: true, durationMs: 0 });
-        hub.emit({ type: "webrtcDown", roomId, to: publisher, from: "publisher" });
-      }
-      room.publishers.clear();
-    }
-  }
-
-  function failPending(slot: Slot, why: string): void {
-    const pending = [...slot.pending.values()];
-    slot.pending.clear();
-    for (const p of pending) p.reject(new ProtocolError(ErrorCode.network, why));
-  }
-
-  function post(slot: Slot, m: ToWorker): void {
-    slot.worker?.postMessage(m);
-  }
-
-  function request<T>(slot: Slot, body: WorkerRequest, timeoutMs?: number): Promise<T> {
-    const worker = slot.worker;
-    if (!worker) return Promise.reject(new ProtocolError(ErrorCode.network, "media worker is restarting"));
-    const id = nextId++;
-    return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        slot.pending.delete(id);
-      };
-      slot.pending.set(id, {
-        resolve: (v) => {
-          done();
-          resolve(v as T);
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      });
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          slot.pending.delete(id);
-          reject(new ProtocolError(ErrorCode.network, `media worker did not answer ${body.t} in time`));
-        }, timeoutMs);
-      }
-      worker.postMessage({ id, ...body } satisfies ToWorker);
-    });
-  }
-
-  function roomOf(roomId: string): RoomEntry {
-    if (closed) throw new ProtocolError(ErrorCode.network, "media plane is closed");
-    const r = rooms.get(roomId);
-    if (!r) throw new ProtocolError(ErrorCode.notJoined, "not a member of this room's media");
-    return r;
-  }
-
-  const leastLoaded = (): Slot => slots.reduce((best, s) => (s.members < best.members ? s : best));
+  const supervisorOf = (roomId: string): WorkerSupervisor => {
+    if (closed) throw new MediaError("unavailable", "media plane is closed");
+    const slot = placement.slotOf(roomId);
+    const s = slot === undefined ? undefined : supervisors[slot];
+    if (!s) throw new MediaError("not-member", "not a member of this room's media");
+    return s;
+  };
 
   return {
     addMember(member: MediaMember): void {
-      if (closed) throw new ProtocolError(ErrorCode.network, "media plane is closed");
-      let room = rooms.get(member.roomId);
-      if (!room) {
-        room = { slot: leastLoaded(), members: new Map(), publishers: new Set() };
-        rooms.set(member.roomId, room);
-      }
-      if (!room.members.has(member.socketId)) room.slot.members++;
-      room.members.set(member.socketId, { ...member });
-      post(room.slot, { t: "addMember", member: { ...member } });
+      if (closed) throw new MediaError("unavailable", "media plane is closed");
+      const slot = placement.add(member);
+      supervisors[slot]?.post({ t: "addMember", member: { ...member } });
     },
 
     removeMember(roomId: string, socketId: string): void {
-      const room = rooms.get(roomId);
-      if (!room || closed) return;
-      if (room.members.delete(socketId)) room.slot.members--;
-      room.publishers.delete(socketId);
-      post(room.slot, { t: "removeMember", roomId, socketId });
-      if (room.members.size === 0) rooms.delete(roomId);
+      if (closed) return;
+      const slot = placement.remove(roomId, socketId);
+      if (slot !== undefined) supervisors[slot]?.post({ t: "removeMember", roomId, socketId });
     },
 
-    async signal(
-      roomId: string,
-      socketId: string,
-      target: MediaTarget,
-      sdp: SessionDescription,
-    ): Promise<void> {
-      const room = roomOf(roomId);
-      await request(room.slot, { t: "signal", roomId, socketId, target, sdp });
-      if (target === "publisher" && room.members.has(socketId)) room.publishers.add(socketId);
+    async signal(roomId, socketId, target, sdp, callOptions) {
+      const answer = await supervisorOf(roomId).request<Awaited<ReturnType<MediaPort["signal"]>>>(
+        { t: "signal", roomId, socketId, target, sdp },
+        callOptions?.signal ? { signal: callOptions.signal } : {},
+      );
+      if (target === "publisher") placement.markPublisher(roomId, socketId);
+      return answer;
     },
 
-    async candidate(
-      roomId: string,
-      socketId: string,
-      target: MediaTarget,
-      candidate: IceCandidate,
-    ): Promise<void> {
-      await request(roomOf(roomId).slot, { t: "candidate", roomId, socketId, target, candidate });
+    async candidate(roomId, socketId, target, candidate, callOptions) {
+      await supervisorOf(roomId).request(
+        { t: "candidate", roomId, socketId, target, candidate },
+        callOptions?.signal ? { signal: callOptions.signal } : {},
+      );
     },
 
-    onEvent(listener: (event: MediaEvent) => void): () => void {
+    async setVideoQuality(roomId, socketId, publisher, quality, callOptions) {
+      await supervisorOf(roomId).request(
+        { t: "videoQuality", roomId, socketId, publisher, quality: { ...quality } },
+        callOptions?.signal ? { signal: callOptions.signal } : {},
+      );
+    },
+
+    onEvent(listener) {
       return hub.subscribe(listener);
     },
 
@@ -280,28 +149,16 @@ export function newWorkerMediaPlane(
       await bridge.refresh().catch(() => undefined);
       closed = true;
       bridge.dispose();
-      rooms.clear();
-      await Promise.all(
-        slots.map(async (slot) => {
-          if (slot.restartTimer) clearTimeout(slot.restartTimer);
-          slot.restartTimer = undefined;
-          const worker = slot.worker;
-          if (!worker) return;
-          await request(slot, { t: "close" }, CLOSE_TIMEOUT_MS).catch((err: unknown) =>
-            log.warn({ err, mediaWorker: slot.index }, "media worker did not close cleanly"),
-          );
-          await worker.terminate();
-          await slot.exited;
-          slot.worker = undefined;
-          failPending(slot, "media plane is closed");
-        }),
-      );
+      placement.clear();
+      await Promise.all(supervisors.map((s) => s.close()));
       hub.clear();
     },
 
     async stats() {
       const all = await Promise.all(
-        slots.map((s) => (s.worker ? request<PlaneStats>(s, { t: "stats" }, METRICS_TIMEOUT_MS) : undefined)),
+        supervisors.map((s) =>
+          s.worker ? s.request<PlaneStats>({ t: "stats" }, { timeoutMs: METRICS_TIMEOUT_MS }) : undefined,
+        ),
       );
       const sum = { rooms: 0, members: 0, publishers: 0, listeners: 0, workers: 0 };
       for (const s of all) {
@@ -316,27 +173,11 @@ export function newWorkerMediaPlane(
     },
 
     workerOf(roomId: string): number | undefined {
-      return rooms.get(roomId)?.slot.index;
+      return placement.slotOf(roomId);
     },
 
     workers() {
-      return slots.map((s) => s.worker);
+      return supervisors.map((s) => s.worker);
     },
   };
-}
-
-/** Re-logs one of the worker's pino JSON lines through the parent's logger (same destination and level). */
-function relayLog(log: Logger, index: number, line: string): void {
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    log.warn({ mediaWorker: index, line: line.slice(0, 500) }, "unparseable media worker log line");
-    return;
-  }
-  const { level, time: _time, msg, ...fields } = record;
-  const label = typeof level === "number" ? log.levels.labels[level] : undefined;
-  const write =
-    label && label in log ? (log[label as "info"] as Logger["info"]).bind(log) : log.info.bind(log);
-  write({ ...fields, mediaWorker: index }, typeof msg === "string" ? msg : "");
 }

@@ -6,107 +6,47 @@
 /** Error codes carried in `e` of a failed reply: the server's own table, bundled in. */
 export { ErrorCode } from "../../../src/lib/errors.ts";
 
-/** Names the server's publishing connection of this client in `to` / `from`. */
-export const PUBLISHER = "publisher";
+import type { JoinData } from "../../../src/protocol/messages.ts";
+import { errorMessage, LOCAL_MESSAGES, type LocalFailure } from "./error-messages.ts";
 
-export interface MemberRef {
-  socketId: string;
-  userId: string;
-}
+export type {
+  CandidateInit,
+  IceServerInit,
+  JoinReply,
+  MemberRef,
+  ReconnectReply,
+  SdpInit,
+  ServerEvent,
+  ServerEventName,
+  ServerEvents,
+  UserMediaConfiguration,
+} from "../../../src/protocol/wire.ts";
+export { PUBLISHER } from "../../../src/protocol/wire.ts";
 
-/** What a client tells about itself when joining (all optional but roomId and bearer). */
-export interface JoinInfo {
-  platform: string;
-  deviceName: string;
-  networkType: string;
-  version: string;
-  appVersion: string;
-  /** Degrees, 0..359. */
-  orientation: number;
-  camera: string;
-  maxVideoBitrate?: number;
-  maxAudioBitrate?: number;
-}
-
-export interface JoinRequest extends JoinInfo {
-  roomId: string;
-  bearer: string;
-}
-
-/** getUserMedia constraints as the server sends them: numbers written as strings. */
-export interface UserMediaConfiguration {
-  audio: boolean;
-  video: {
-    width: { min: string | number; max: string | number };
-    height: { min: string | number; max: string | number };
-    frameRate: { min: string | number; max: string | number };
-  };
-}
-
-export interface JoinReply {
-  socketId: string;
-  userId: string;
-  roomId: string;
-  /** Members in the room, the joiner included. */
-  roomSize: number;
-  userMediaConfiguration: UserMediaConfiguration;
-  /** The other members. */
-  sessions: MemberRef[];
-}
-
-export interface ReconnectReply {
-  socketId: string;
-  roomId: string;
-  roomSize: number;
-  sessions: MemberRef[];
-}
-
-export interface SdpInit {
-  type: "offer" | "answer" | "pranswer" | "rollback";
-  sdp: string;
-}
-
-export interface CandidateInit {
-  candidate: string;
-  sdpMid?: string | null;
-  sdpMLineIndex?: number | null;
-  usernameFragment?: string | null;
-}
-
-/** Every event the server may send, by name. */
-export interface ServerEvents {
-  eventExchangeSdp: { from: MemberRef; sdp: SdpInit };
-  eventExchangeCandidate: { from: MemberRef; candidate: CandidateInit };
-  eventWebrtcUp: { from: MemberRef };
-  /** The server lost that connection (its media worker restarted): the publisher publishes again. */
-  eventWebrtcDown: { from: MemberRef };
-  eventLeave: { roomId: string; roomSize: number; socketId: string; userId: string };
-  eventUserMediaConfiguration: UserMediaConfiguration;
-  eventOrientationChange: { from: MemberRef; platform: string; orientation: number; camera: string };
-  eventMessage: { from: MemberRef; message: unknown };
-  eventFreeze: { from: MemberRef; durationMs?: number };
-  eventUnfreeze: { from: MemberRef; durationMs?: number };
-}
-
-export type ServerEventName = keyof ServerEvents;
-
-/** `n` numbers the events sent to this member; `reconnect {lastSeq}` resumes after it. */
-export type ServerEvent = {
-  [K in ServerEventName]: { a: K; d: ServerEvents[K]; n?: number };
-}[ServerEventName];
+/**
+ * What a client tells about itself when joining: the server's join schema (src/protocol), without
+ * roomId and bearer (given per join) and capabilities (the client declares its own).
+ */
+export type JoinInfo = Omit<JoinData, "roomId" | "bearer" | "capabilities">;
 
 /** A reply to a request: `a` is the request's action plus "R". */
 export type Reply = { a: string; s: true; d?: unknown } | { a: string; s: false; e: number };
 
-/** A failed request: the server's error code (or 0 for a local failure such as a timeout). */
+/**
+ * A failed request or connection. `code` is the server's error code (1316 room full, ...) or 0 for a
+ * local failure, whose `reason` then says what happened (server unreachable, camera denied, ...).
+ * `message` is a sentence for people (errorMessage / LOCAL_MESSAGES).
+ */
 export class SignalingError extends Error {
   readonly code: number;
   readonly action: string;
+  readonly reason: LocalFailure | undefined;
 
-  constructor(action: string, code: number, message?: string) {
-    super(message ?? `${action} failed with ${code}`);
+  constructor(action: string, code: number, message?: string, reason?: LocalFailure) {
+    super(message ?? (reason ? LOCAL_MESSAGES[reason] : code ? errorMessage(code) : `${action} failed`));
     this.name = "SignalingError";
     this.action = action;
     this.code = code;
+    this.reason = reason;
   }
 }

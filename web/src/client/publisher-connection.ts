@@ -19,11 +19,16 @@ export class PublisherConnection {
   #answer: { resolve(): void; reject(err: unknown): void } | undefined;
   #stream: MediaStream;
 
+  /**
+   * `videoEncodings(track)`: the sendEncodings of the video track (simulcast layers, see
+   * video-quality.ts), undefined for one encoding.
+   */
   constructor(
     stream: MediaStream,
     config: RTCConfiguration,
     signals: PeerSignals,
     callbacks: PublisherCallbacks,
+    videoEncodings?: (track: MediaStreamTrack) => RTCRtpEncodingParameters[] | undefined,
   ) {
     this.#stream = stream;
     this.#signals = signals;
@@ -32,7 +37,12 @@ export class PublisherConnection {
     this.#local = new LocalCandidates(this.pc, signals.sendCandidate);
     this.pc.addEventListener("connectionstatechange", () => callbacks.state(this.pc.connectionState));
     for (const track of stream.getTracks()) {
-      this.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      const sendEncodings = track.kind === "video" ? videoEncodings?.(track) : undefined;
+      this.pc.addTransceiver(track, {
+        direction: "sendonly",
+        streams: [stream],
+        ...(sendEncodings ? { sendEncodings } : {}),
+      });
     }
   }
 

@@ -12,7 +12,11 @@ export interface RemoteMemberInfo {
   socketId: string;
   userId: string;
   state: RemoteMediaState;
-  /** The server said the connection carries media (eventWebrtcUp). */
+  /**
+   * The server said the connection carries media (eventWebrtcUp); kept while the connection is only
+   * "disconnected" (it usually comes back without a new eventWebrtcUp). Media flows when `up` and
+   * `state === "connected"`.
+   */
   up: boolean;
   /** The server reported the publisher's video frozen (eventFreeze) and not yet recovered. */
   frozen: boolean;

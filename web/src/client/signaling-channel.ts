@@ -1,3 +1,4 @@
+import type { LocalFailure } from "./error-messages.ts";
 import { type Reply, type ServerEvent, SignalingError } from "./protocol.ts";
 
 export interface ChannelHandlers {
@@ -34,25 +35,34 @@ export class SignalingChannel {
     ws.onclose = (e) => this.#onClose(e.code, e.reason);
   }
 
-  /** Opens a socket to `url`; rejects when it cannot be opened within `timeoutMs`. */
+  /**
+   * Opens a socket to `url`; rejects with a SignalingError whose `reason` says why it could not be
+   * opened ("unreachable", "origin-refused", "too-many-connections", ...), within `timeoutMs`.
+   */
   static open(url: string, handlers: ChannelHandlers, timeoutMs = 10_000): Promise<SignalingChannel> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
-      const timer = setTimeout(() => {
+      let done = false;
+      const fail = (why: LocalFailure | undefined) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        ws.onopen = ws.onerror = ws.onclose = null;
         ws.close();
-        reject(new SignalingError("connect", 0, `cannot connect to ${url} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        void (why ? Promise.resolve(why) : diagnose(url)).then((reason) =>
+          reject(new SignalingError("connect", 0, undefined, reason)),
+        );
+      };
+      const timer = setTimeout(() => fail("unreachable"), timeoutMs);
       ws.onopen = () => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         resolve(new SignalingChannel(ws, handlers));
       };
       // Usually error then close; a refused or proxied socket may close without an error event.
-      const fail = () => {
-        clearTimeout(timer);
-        reject(new SignalingError("connect", 0, `cannot connect to ${url}`));
-      };
-      ws.onerror = fail;
-      ws.onclose = fail;
+      ws.onerror = () => fail(undefined);
+      ws.onclose = () => fail(undefined);
     });
   }
 
@@ -70,7 +80,14 @@ export class SignalingChannel {
         settled: false,
         timer: setTimeout(() => {
           pending.settled = true;
-          reject(new SignalingError(action, 0, `no ${action}R within ${timeoutMs} ms`));
+          reject(
+            new SignalingError(
+              action,
+              0,
+              `The server did not answer ${action} within ${timeoutMs} ms.`,
+              "timeout",
+            ),
+          );
         }, timeoutMs),
       };
       const queue = this.#pending.get(`${action}R`) ?? [];
@@ -87,8 +104,9 @@ export class SignalingChannel {
   }
 
   /**
-   * Closes the socket. 1000 tells the server the member leaves; any code in 4001..4999 looks like
-   * a dropped connection to the server (the membership is kept for the reconnect grace).
+   * Closes the socket. 1000 tells the server the member leaves; any code in 4100..4999 looks like
+   * a dropped connection to the server (the membership is kept for the reconnect grace). 4000 and
+   * 4001 are the server's own close codes (replaced, superseded).
    */
   close(code = 1000, reason = "leave"): void {
     if (this.#closed) return;
@@ -135,11 +153,37 @@ export class SignalingChannel {
     for (const queue of this.#pending.values()) {
       for (const p of queue) {
         clearTimeout(p.timer);
-        if (!p.settled) p.reject(new SignalingError("connection", 0, "connection closed"));
+        if (!p.settled) p.reject(new SignalingError("connection", 0, undefined, "closed"));
         p.settled = true;
       }
     }
     this.#pending.clear();
     this.#handlers.closed(code, reason, this.#closedByUs);
   }
+}
+
+/**
+ * Why a WebSocket could not be opened. The browser does not tell (a refused handshake and a stopped
+ * server look the same), so ask the server's `/api` over plain HTTP: no answer means unreachable;
+ * otherwise its status is the one the handshake got (403 origin, 429 too many connections, 503
+ * shutting down). A server on another origin answers opaquely: "refused", without the detail.
+ */
+export async function diagnose(wsUrl: string): Promise<LocalFailure> {
+  const httpUrl = wsUrl.replace(/^ws/, "http");
+  let res: Response;
+  try {
+    res = await fetch(httpUrl, {
+      method: "POST",
+      mode: "no-cors",
+      cache: "no-store",
+      signal: AbortSignal.timeout(3000),
+    });
+  } catch {
+    return "unreachable";
+  }
+  if (res.type === "opaque") return "refused";
+  if (res.status === 403) return "origin-refused";
+  if (res.status === 429) return "too-many-connections";
+  if (res.status === 503) return "server-shutting-down";
+  return "refused";
 }

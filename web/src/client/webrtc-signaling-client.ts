@@ -1,6 +1,7 @@
 import { backoffDelay, sleep } from "./backoff.ts";
-import type { ClientEvents, ClientState } from "./client-events.ts";
+import type { ClientEvents, ClientState, MemberGone } from "./client-events.ts";
 import { Emitter } from "./emitter.ts";
+import { IceConfig, type IceOptions } from "./ice-config.ts";
 import { ListenerConnection } from "./listener-connection.ts";
 import { toMediaConstraints } from "./media-constraints.ts";
 import type { PeerSignals } from "./peer-signals.ts";
@@ -19,18 +20,33 @@ import {
 import { PublisherConnection } from "./publisher-connection.ts";
 import { RemoteMember, type RemoteMemberInfo } from "./remote-member.ts";
 import { SignalingChannel } from "./signaling-channel.ts";
+import {
+  type SimulcastOptions,
+  simulcastEncodingsFor,
+  VideoQualityWatcher,
+  type VideoQualityWish,
+} from "./video-quality.ts";
 
-export interface ClientOptions {
+export interface ClientOptions extends IceOptions {
   /** WebSocket URL of the server's `/api`; default: `/api` on the page's own host. */
   url?: string;
   /** A JWT, or in development mode (server without a token key) the userId itself. */
   bearer: string;
   /** What the client tells about itself in `join`; sensible browser defaults otherwise. */
   info?: Partial<JoinInfo>;
-  /** Passed to every RTCPeerConnection; default `{iceServers: []}` (the server announces its own address). */
+  /**
+   * Passed to every RTCPeerConnection; default `{iceServers: []}` (the server announces its own
+   * address). The TURN servers the server hands out (joinR, reconnectR) are added to its iceServers.
+   */
   rtcConfiguration?: RTCConfiguration;
   /** How long a request waits for its reply; default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * Publish the camera as simulcast (VP8 layers the server picks from per listener); default: as
+   * many layers (up to 3) as the camera's height allows (540 px for 3, 270 px for 2). `false`: one
+   * encoding. See docs/web-client.md, "Simulcast".
+   */
+  simulcast?: boolean | SimulcastOptions;
   reconnect?: {
     /** Reconnect automatically after a socket drop; default true. */
     enabled?: boolean;
@@ -51,7 +67,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   readonly #url: string;
   readonly #bearer: string;
   readonly #info: JoinInfo;
-  readonly #rtc: RTCConfiguration;
+  readonly #ice: IceConfig;
   readonly #timeoutMs: number;
   readonly #reconnect: { enabled: boolean; minDelayMs: number; maxDelayMs: number; rejoin: boolean };
   /** The last event number read: a reconnect resumes exactly after it. */
@@ -64,14 +80,25 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   #publisher: PublisherConnection | undefined;
   #publishUp = false;
   #leaving = false;
+  readonly #simulcast: boolean | SimulcastOptions | undefined;
+  /** Sends setVideoQuality for the video elements given to watchVideo. */
+  readonly #quality = new VideoQualityWatcher((to, wish) => this.setVideoQuality(to, wish));
 
   constructor(options: ClientOptions) {
     super();
     this.#url = options.url ?? defaultUrl();
     this.#bearer = options.bearer;
     this.#info = { ...defaultInfo(), ...options.info };
-    this.#rtc = options.rtcConfiguration ?? { iceServers: [] };
+    this.#ice = new IceConfig(options, {
+      iceServerError: (info) => this.emit("iceServerError", info),
+      mediaUnreachable: (info) => this.emit("mediaUnreachable", info),
+    });
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.#simulcast = options.simulcast;
+    // A re-join starts new listener connections on the server: tell it again what each tile shows.
+    this.on("reconnected", (e) => {
+      if (e.rejoined) this.#quality.resend();
+    });
     this.#reconnect = {
       enabled: options.reconnect?.enabled ?? true,
       minDelayMs: options.reconnect?.minDelayMs ?? 250,
@@ -111,6 +138,12 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
     return this.#members.get(socketId)?.listener?.pc;
   }
 
+  /** Every open connection: the publishing one and one per remote publisher. */
+  #peerConnections(): RTCPeerConnection[] {
+    const listeners = [...this.#members.values()].flatMap((m) => (m.listener ? [m.listener.pc] : []));
+    return this.#publisher ? [this.#publisher.pc, ...listeners] : listeners;
+  }
+
   /** This client's publishing connection (for getStats), once publish() was called. */
   get publisherConnection(): RTCPeerConnection | undefined {
     return this.#publisher?.pc;
@@ -125,7 +158,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
     this.#setState("connecting");
     try {
       const channel = await this.#open();
-      if (this.#leaving) throw new SignalingError("join", 0, "left while connecting");
+      if (this.#leaving) throw new SignalingError("join", 0, "Left while connecting.");
       this.#channel = channel;
       const reply = await channel.request<JoinReply>("join", this.#joinData(), this.#timeoutMs);
       this.#afterJoin(reply);
@@ -150,15 +183,24 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
       await this.#publisher.negotiate(this.#timeoutMs);
       return;
     }
-    const publisher = new PublisherConnection(stream, this.#rtc, this.#signals(PUBLISHER), {
-      state: (state) => {
-        if (this.#publisher !== publisher) return;
-        if (state !== "connected") this.#publishUp = false;
-        this.emit("publishState", { state, up: this.#publishUp });
-        if (state === "failed") void this.#republish(publisher);
+    const publisher = new PublisherConnection(
+      stream,
+      this.#rtc,
+      this.#signals(PUBLISHER),
+      {
+        state: (state) => {
+          if (this.#publisher !== publisher) return;
+          // "disconnected" is transient (no packets for a few seconds: a starved server, a network
+          // hiccup): the server's connection is still up and says nothing new when it comes back.
+          if (state === "failed" || state === "closed") this.#publishUp = false;
+          this.emit("publishState", { state, up: this.#publishUp });
+          if (state === "failed") void this.#republish(publisher);
+        },
       },
-    });
+      (track) => simulcastEncodingsFor(this.#simulcast, track),
+    );
     this.#publisher = publisher;
+    this.#ice.watch(publisher.pc, PUBLISHER);
     this.#publishUp = false;
     await publisher.negotiate(this.#timeoutMs);
   }
@@ -184,6 +226,22 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
     await this.#publisher.negotiate(this.#timeoutMs);
   }
 
+  /**
+   * What this member wants of publisher `to`'s video (server: setVideoQuality): `maxHeight` (the
+   * height it is shown at), `maxLayer`, `paused`. Matters for simulcast publishers.
+   */
+  async setVideoQuality(to: string, wish: VideoQualityWish): Promise<void> {
+    await this.#request("setVideoQuality", { to, ...wish });
+  }
+
+  /**
+   * Keeps the server told what `element` (the video of publisher `to`) needs: its height in device
+   * pixels, paused while it is not visible. Returns the function that stops watching.
+   */
+  watchVideo(to: string, element: HTMLElement): () => void {
+    return this.#quality.watch(to, element);
+  }
+
   /** Sends an application message to another member (eventMessage on its side). */
   async sendMessage(to: string, message: unknown): Promise<void> {
     await this.#request("sendMessage", { to, message });
@@ -200,7 +258,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   /** Leaves the room at once: closes every connection and the socket (the others get eventLeave). */
   leave(): void {
     this.#leaving = true;
-    this.#closeMedia();
+    this.#closeMedia("closed");
     this.#channel?.close(1000, "leave");
     this.#channel = undefined;
     this.#setState("closed");
@@ -213,21 +271,28 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   simulateDrop(): void {
     const channel = this.#channel;
     if (!channel) return;
-    channel.close(4001, "simulated drop");
-    this.#onClosed(channel, 4001);
+    channel.close(4100, "simulated drop");
+    this.#onClosed(channel, 4100);
   }
 
   #joinData() {
-    return { ...this.#info, roomId: this.#roomId, bearer: this.#bearer };
+    // "reoffer": this client replaces a listener connection when offered a new one for the same publisher.
+    return { ...this.#info, roomId: this.#roomId, bearer: this.#bearer, capabilities: ["reoffer"] };
   }
 
   #afterJoin(reply: JoinReply): void {
     this.#self = { socketId: reply.socketId, userId: reply.userId };
     this.#lastSeq = 0;
+    this.#ice.update(reply.iceServers);
     this.#setState("joined");
     this.emit("joined", reply);
     this.#emitUserMedia(reply.userMediaConfiguration);
     for (const s of reply.sessions) this.#addMember(s);
+  }
+
+  /** ICE settings for a new connection: the TURN servers of the last joinR / reconnectR included. */
+  get #rtc(): RTCConfiguration {
+    return this.#ice.configuration();
   }
 
   async #open(): Promise<SignalingChannel> {
@@ -249,7 +314,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
 
   #request<T>(action: string, data: unknown): Promise<T> {
     const channel = this.#channel;
-    if (!channel?.isOpen) return Promise.reject(new SignalingError(action, 0, "not connected"));
+    if (!channel?.isOpen) return Promise.reject(new SignalingError(action, 0, undefined, "closed"));
     return channel.request<T>(action, data, this.#timeoutMs);
   }
 
@@ -303,7 +368,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
       }
       case "eventLeave": {
         const { socketId, userId, roomSize } = message.d;
-        this.#removeMember(socketId, userId, roomSize);
+        this.#removeMember(socketId, userId, roomSize, "left");
         return;
       }
       case "eventUserMediaConfiguration":
@@ -357,10 +422,11 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
       state: (state) => {
         if (m.listener !== listener) return;
         m.state = state;
-        if (state !== "connected") m.up = false;
+        if (state === "failed" || state === "closed") m.up = false;
         this.emit("remoteState", m.info());
       },
     });
+    this.#ice.watch(listener.pc, m.socketId);
     return listener;
   }
 
@@ -376,12 +442,12 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
     return m;
   }
 
-  #removeMember(socketId: string, userId: string, roomSize: number): void {
+  #removeMember(socketId: string, userId: string, roomSize: number, why: MemberGone): void {
     const m = this.#members.get(socketId);
     if (!m) return;
     this.#members.delete(socketId);
     m.close();
-    this.emit("memberLeft", { socketId, userId: userId || m.userId, roomSize });
+    this.emit("memberLeft", { socketId, userId: userId || m.userId, roomSize, reason: why });
   }
 
   #emitUserMedia(configuration: UserMediaConfiguration): void {
@@ -393,10 +459,21 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
     this.#channel = undefined;
     if (!this.#self || this.#state !== "joined") return;
     // 4000: another socket took this membership over with `reconnect`.
-    if (code === 4000 || !this.#reconnect.enabled) {
-      this.#closeMedia();
+    // 4001: the same user joined this room from another page or device (the newer join wins):
+    // joining again from here would take it back and the two would push each other out.
+    // 1008: closed for exceeding the rate limit; the server ended the membership.
+    if (code === 4000 || code === 4001 || code === 1008 || !this.#reconnect.enabled) {
+      this.#closeMedia("closed");
       this.#setState("closed");
-      this.#error(new SignalingError("connection", 0, `socket closed (${code})`));
+      const reason =
+        code === 4000
+          ? "replaced"
+          : code === 4001
+            ? "superseded"
+            : code === 1008
+              ? "rate-limit-closed"
+              : "closed";
+      this.#error(new SignalingError("connection", 0, undefined, reason));
       return;
     }
     void this.#reconnectLoop();
@@ -404,13 +481,22 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
 
   async #reconnectLoop(): Promise<void> {
     this.#setState("reconnecting");
+    let lastFailure: SignalingError | undefined;
     for (let attempt = 0; !this.#leaving; attempt++) {
-      await sleep(backoffDelay(attempt, this.#reconnect.minDelayMs, this.#reconnect.maxDelayMs));
+      const delayMs = backoffDelay(attempt, this.#reconnect.minDelayMs, this.#reconnect.maxDelayMs);
+      this.emit("reconnecting", {
+        attempt: attempt + 1,
+        delayMs,
+        ...(lastFailure ? { error: lastFailure } : {}),
+      });
+      await sleep(delayMs);
       if (this.#leaving) return;
       let channel: SignalingChannel;
       try {
         channel = await this.#open();
-      } catch {
+      } catch (err) {
+        lastFailure =
+          err instanceof SignalingError ? err : new SignalingError("connect", 0, undefined, "unreachable");
         continue;
       }
       if (this.#leaving) {
@@ -426,6 +512,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
           { socketId: self.socketId, bearer: this.#bearer, lastSeq: this.#lastSeq },
           this.#timeoutMs,
         );
+        this.#ice.update(reply.iceServers, this.#peerConnections());
         this.#resync(reply);
         this.#setState("joined");
         this.emit("reconnected", { socketId: reply.socketId, attempts: attempt + 1, rejoined: false });
@@ -447,7 +534,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
             this.#error(rejoinErr);
           }
         } else if (expired) {
-          this.#closeMedia();
+          this.#closeMedia("closed");
           this.#channel = undefined;
           channel.close();
           this.#setState("closed");
@@ -455,7 +542,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
           return;
         }
         if (this.#channel === channel) this.#channel = undefined;
-        channel.close(4001, "retry");
+        channel.close(4100, "retry");
       }
     }
   }
@@ -464,7 +551,7 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   #resync(reply: ReconnectReply): void {
     const present = new Set(reply.sessions.map((s) => s.socketId));
     for (const m of [...this.#members.values()]) {
-      if (!present.has(m.socketId)) this.#removeMember(m.socketId, m.userId, reply.roomSize);
+      if (!present.has(m.socketId)) this.#removeMember(m.socketId, m.userId, reply.roomSize, "left");
     }
     for (const s of reply.sessions) this.#addMember(s);
   }
@@ -472,17 +559,18 @@ export class WebrtcSignalingClient extends Emitter<ClientEvents> {
   /** The server forgot this member: start over with a fresh join and publish the same stream again. */
   async #rejoin(channel: SignalingChannel): Promise<void> {
     const stream = this.#publisher?.stream;
-    this.#closeMedia();
+    this.#closeMedia("rejoin");
     const reply = await channel.request<JoinReply>("join", this.#joinData(), this.#timeoutMs);
     this.#afterJoin(reply);
     if (stream) await this.publish(stream);
   }
 
-  #closeMedia(): void {
+  /** Closes every connection; `why` tells listeners of memberLeft that these members did not leave. */
+  #closeMedia(why: MemberGone): void {
     this.#publisher?.close();
     this.#publisher = undefined;
     this.#publishUp = false;
-    for (const m of [...this.#members.values()]) this.#removeMember(m.socketId, m.userId, 0);
+    for (const m of [...this.#members.values()]) this.#removeMember(m.socketId, m.userId, 0, why);
   }
 
   #setState(state: ClientState): void {

@@ -1,4 +1,5 @@
 import type { ClientState, RemoteMediaState } from "../client/index.ts";
+import type { IceSnapshot } from "./ice-view.ts";
 
 /** One remote member's tile, as read by people (on screen) and by the end-to-end test (window.demo). */
 export interface TileSnapshot {
@@ -6,7 +7,10 @@ export interface TileSnapshot {
   userId: string;
   state: RemoteMediaState;
   up: boolean;
+  /** eventFreeze from the server, or no frame decoded for a second (web/src/demo/tile.ts STALL_MS). */
   frozen: boolean;
+  /** Kept in place while this page re-joins (the member has not come back yet). */
+  stale: boolean;
   /** inbound-rtp video framesDecoded (getStats). */
   framesDecoded: number;
   /** Frames the <video> element presented (requestVideoFrameCallback). */
@@ -38,10 +42,22 @@ export interface DemoSnapshot {
     joinedMs: number | undefined;
     publishUpMs: number | undefined;
   };
-  publish: { state: RTCPeerConnectionState | "none"; up: boolean; videoCodec?: string; audioCodec?: string };
+  publish: {
+    state: RTCPeerConnectionState | "none";
+    up: boolean;
+    videoCodec?: string;
+    audioCodec?: string;
+    width?: number;
+    height?: number;
+    framesPerSecond?: number;
+  };
   tiles: TileSnapshot[];
   /** eventLeave seen, by socketId. */
   left: string[];
   reconnects: number;
   errors: string[];
+  /** Network paths, TURN errors and "media cannot connect" reports (demo/ice-view.ts). */
+  ice: IceSnapshot;
+  /** The sentence shown above the tiles (empty when none). */
+  notice: string;
 }

@@ -12,6 +12,10 @@ export interface InboundStats {
 export interface OutboundStats {
   videoCodec: string | undefined;
   audioCodec: string | undefined;
+  /** outbound-rtp video frameWidth/frameHeight/framesPerSecond: what is sent. */
+  width: number;
+  height: number;
+  framesPerSecond: number;
 }
 
 type Stat = Record<string, unknown> & { type: string; id: string };
@@ -56,11 +60,21 @@ export async function inboundStats(pc: RTCPeerConnection): Promise<InboundStats>
 /** Codecs the publishing connection sends with. */
 export async function outboundStats(pc: RTCPeerConnection): Promise<OutboundStats> {
   const report = await pc.getStats();
-  const out: OutboundStats = { videoCodec: undefined, audioCodec: undefined };
+  const out: OutboundStats = {
+    videoCodec: undefined,
+    audioCodec: undefined,
+    width: 0,
+    height: 0,
+    framesPerSecond: 0,
+  };
   report.forEach((s: Stat) => {
     if (s.type !== "outbound-rtp") return;
-    if (s.kind === "video") out.videoCodec ??= codecOf(report, s);
-    else if (s.kind === "audio") out.audioCodec ??= codecOf(report, s);
+    if (s.kind === "video") {
+      out.videoCodec ??= codecOf(report, s);
+      out.width = num(s.frameWidth);
+      out.height = num(s.frameHeight);
+      out.framesPerSecond = num(s.framesPerSecond);
+    } else if (s.kind === "audio") out.audioCodec ??= codecOf(report, s);
   });
   return out;
 }

@@ -2,7 +2,15 @@ import type { RemoteMemberInfo } from "../client/index.ts";
 import type { TileSnapshot } from "./demo-snapshot.ts";
 import type { InboundStats } from "./stats.ts";
 
-/** One remote member on screen: its video, userId, connection state and a line of numbers. */
+/** No new decoded frame for this long while the connection is up: the tile says "frozen". */
+export const STALL_MS = 1000;
+
+/**
+ * One remote member on screen: its video, userId, connection state and a line of numbers.
+ * "frozen" shows as soon as decoded frames stop (getStats), before the server's eventFreeze comes
+ * (or when it cannot come: server gone); "reconnecting" while this page joins again after losing
+ * its membership, with the tile kept in place.
+ */
 export class Tile {
   readonly element: HTMLElement;
   readonly video: HTMLVideoElement;
@@ -16,6 +24,11 @@ export class Tile {
   #firstFrameAt: number | undefined;
   #streamAt: number | undefined;
   #connectedAt: number | undefined;
+  /** Last time framesDecoded grew, and the count then. */
+  #lastFrameAt = 0;
+  #lastFrames = 0;
+  #stalled = false;
+  #stale = false;
 
   constructor(info: RemoteMemberInfo, joinStartedAt: number) {
     this.#info = info;
@@ -43,14 +56,56 @@ export class Tile {
     return this.#info.socketId;
   }
 
+  get userId(): string {
+    return this.#info.userId;
+  }
+
+  /** Kept in place while this page re-joins; `adopt` gives it the member's new membership. */
+  get stale(): boolean {
+    return this.#stale;
+  }
+
+  markStale(): void {
+    this.#stale = true;
+    this.#stats = undefined;
+    this.#numbers.textContent = "";
+    this.#render();
+  }
+
+  adopt(info: RemoteMemberInfo): void {
+    this.#stale = false;
+    this.#stalled = false;
+    this.#lastFrames = 0;
+    this.element.dataset.socketId = info.socketId;
+    this.update(info);
+  }
+
   update(info: RemoteMemberInfo): void {
     this.#info = info;
     if (info.state === "connected") this.#connectedAt ??= performance.now();
     this.#label.textContent = info.userId || info.socketId.slice(0, 8);
-    const words = [info.state, info.up ? "media up" : "", info.frozen ? "frozen" : ""].filter(Boolean);
+    this.#label.title = this.#label.textContent;
+    this.#render();
+  }
+
+  #render(): void {
+    const info = this.#info;
+    const frozen = this.frozen;
+    const words = this.#stale
+      ? ["reconnecting"]
+      : [
+          info.state,
+          info.up && info.state === "connected" && !frozen ? "media up" : "",
+          frozen ? "frozen" : "",
+        ].filter(Boolean);
     this.#state.textContent = words.join(" · ");
-    this.element.dataset.state = info.state;
-    this.element.classList.toggle("frozen", info.frozen);
+    this.element.dataset.state = this.#stale ? "reconnecting" : info.state;
+    this.element.classList.toggle("frozen", frozen);
+  }
+
+  /** The server said so (eventFreeze), or no frame was decoded for STALL_MS. */
+  get frozen(): boolean {
+    return !this.#stale && (this.#info.frozen || this.#stalled);
   }
 
   /** Shows `stream` (a new one after the server opened a new connection for this publisher). */
@@ -74,11 +129,22 @@ export class Tile {
   }
 
   setStats(stats: InboundStats): void {
+    if (this.#stale) return;
     this.#stats = stats;
-    if (stats.framesDecoded > 0) this.#firstFrameAt ??= performance.now();
+    const now = performance.now();
+    if (stats.framesDecoded > 0) this.#firstFrameAt ??= now;
+    if (stats.framesDecoded !== this.#lastFrames) {
+      this.#lastFrames = stats.framesDecoded;
+      this.#lastFrameAt = now;
+    }
+    const stalled = this.#lastFrames > 0 && now - this.#lastFrameAt > STALL_MS;
+    if (stalled !== this.#stalled) {
+      this.#stalled = stalled;
+      this.#render();
+    }
     const codec = stats.videoCodec?.split(" ")[0]?.replace("video/", "") ?? "";
     this.#numbers.textContent =
-      stats.framesDecoded > 0
+      stats.framesDecoded > 0 && !this.#stalled
         ? `${stats.width}x${stats.height} ${Math.round(stats.framesPerSecond)} fps ${codec}`
         : "";
   }
@@ -90,7 +156,8 @@ export class Tile {
       userId: this.#info.userId,
       state: this.#info.state,
       up: this.#info.up,
-      frozen: this.#info.frozen,
+      frozen: this.frozen,
+      stale: this.#stale,
       framesDecoded: s?.framesDecoded ?? 0,
       framesPresented: this.#presented,
       framesPerSecond: s?.framesPerSecond ?? 0,
