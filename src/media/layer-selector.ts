@@ -24,9 +24,10 @@
  *    not fit but the estimate is above the current layer's bitrate (1.1x), or a REMB is below it
  *    with no REMB fall for 4 s (climbing back), and there was no loss for 4 s, `probeBps` asks the forwarder to add padding (retransmissions of recent packets over RTX,
  *    which the decoder drops as duplicates) up to the next layer's bitrate. If for PROBE_CONFIRM_MS
- *    the REMB does not fall (15 %) and no loss is reported, the link carried the next layer's rate:
+ *    the REMB does not fall (15 % below its value at the start, or 3 % below its highest since: the
+ *    receiver's delay detector saw the queue grow) and no loss is reported, the link carried the next layer's rate:
  *    the listener switches up and that rate (+15 %) stands in for the estimate until the REMB
- *    catches up, falls 15 % or loss appears. Otherwise the probe failed: padding stops and the next
+ *    catches up, falls 15 % or loss appears. Otherwise (a REMB fall, reported loss or a NACK) the probe failed: padding stops and the next
  *    probe waits 2, 4, then 6 s (`maxProbeBackoffMs`). The picture itself is never the probe.
  */
 
@@ -79,6 +80,16 @@ const PROBE_CONFIRM_MS = 2500;
 const PROBE_QUIET_MS = 4000;
 /** A probe fails when the REMB falls this far below its value at the probe's start. */
 const PROBE_REMB_DROP = 0.85;
+/**
+ * A probe also fails when the REMB falls this far below the highest one since the probe started.
+ * While a link carries the padding the receiver's estimate only grows (it is capped at 1.5x what it
+ * receives, and that grows); libwebrtc sends a REMB at once when its estimate falls 3 % or more,
+ * which it does when its delay detector sees the bottleneck queue grow. That is the link saying
+ * "full" a few hundred milliseconds before its queue overflows: the start-relative test above fires
+ * only later (the fall is to 0.85x what it receives, which the padding itself raised), after the
+ * queue has dropped audio and video that are not padding.
+ */
+const PROBE_OVERUSE = 0.97;
 /** The loss-based estimate moves at most once per this interval. */
 const LOSS_ROUND_MS = 1000;
 /** Without any REMB, only loss this recent counts as a reason to go down. */
@@ -124,6 +135,7 @@ export class LayerSelector {
   /** Probing: since when (NaN: not probing), the REMB then, the padding asked for, the last failure. */
   #probeSince = Number.NaN;
   #probeStartRemb = 0;
+  #probePeakRemb = 0;
   #probeBps = 0;
   #lastProbeFailAt = Number.NEGATIVE_INFINITY;
   /** The rate a successful probe showed the link carries (0: none), and the REMB at that time. */
@@ -183,6 +195,7 @@ export class LayerSelector {
   remb(bitrate: number): void {
     if (!Number.isFinite(bitrate) || bitrate <= 0) return;
     this.#remb = bitrate;
+    if (!Number.isNaN(this.#probeSince)) this.#probePeakRemb = Math.max(this.#probePeakRemb, bitrate);
     // The first REMB is the receiver's first measurement: it counts as a fall (it may take the
     // listener down from a start-estimate layer); later only a fall does, not a low but rising value.
     if (this.#rembPeak === 0 || bitrate < this.#rembPeak * REMB_FALL) {
@@ -193,6 +206,15 @@ export class LayerSelector {
       this.#probed = 0;
     // The loss-based value only binds while there is loss: without, the REMB is the estimate.
     if (this.#lastLoss < LOSS_LOW) this.#lossEstimate = Math.max(this.#lossEstimate, bitrate);
+  }
+
+  /**
+   * The listener NACKed a media packet: the bottleneck dropped one. A running probe fails now rather
+   * than at the next receiver report (its padding stops with the next slice), so the repairs do not
+   * queue behind padding in a queue that is already full.
+   */
+  nack(nowMs: number): void {
+    if (!Number.isNaN(this.#probeSince)) this.#probeFailed(nowMs);
   }
 
   /**
@@ -360,7 +382,10 @@ export class LayerSelector {
   ): boolean {
     const quiet = nowMs - this.#lastAnyLossAt >= PROBE_QUIET_MS;
     if (probing) {
-      const rembDropped = Number.isFinite(this.#remb) && this.#remb < this.#probeStartRemb * PROBE_REMB_DROP;
+      const rembDropped =
+        Number.isFinite(this.#remb) &&
+        (this.#remb < this.#probeStartRemb * PROBE_REMB_DROP ||
+          this.#remb < this.#probePeakRemb * PROBE_OVERUSE);
       if (!quiet || rembDropped) {
         this.#probeFailed(nowMs);
         return false;
@@ -389,6 +414,7 @@ export class LayerSelector {
     if (!allowed) return false;
     this.#probeSince = nowMs;
     this.#probeStartRemb = Number.isFinite(this.#remb) ? this.#remb : 0;
+    this.#probePeakRemb = this.#probeStartRemb;
     this.#probeBps = Math.max(0, nextBitrate * PROBE_TARGET - curBitrate);
     return false;
   }

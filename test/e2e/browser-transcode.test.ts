@@ -351,6 +351,7 @@ describe("browser end to end: a throttled listener of a single-encoding publishe
     const gaps = new GapMeter();
     gaps.add(await videoIn(page("slow"), pubId()));
     const droppedBefore = relay.stats.toClient.dropped;
+    const byPtBefore = new Map([...relay.stats.toClient.byPayloadType].map(([pt, c]) => [pt, { ...c }]));
     const slowHeights = new Set<number>();
     let fastSamples = 0;
     let fastFull = 0;
@@ -368,7 +369,7 @@ describe("browser end to end: a throttled listener of a single-encoding publishe
     }
     const longestGapMs = gaps.longestMs;
     console.log(
-      `settled after ${Math.round(settledMs)} ms; 20 s under ${CAP_BPS / 1000} kbit/s: heights ${[...slowHeights]}, longest gap ${Math.round(longestGapMs)} ms; unthrottled >= 480 lines in ${fastFull}/${fastSamples} samples; relay dropped ${relay.stats.toClient.dropped} (${relay.stats.toClient.dropped - droppedBefore} in the 20 s); switches ${(await metrics.layerSwitches.get()).values.map((v) => `${v.labels.direction}/${v.labels.reason}=${v.value}`).join(" ")}`,
+      `settled after ${Math.round(settledMs)} ms; 20 s under ${CAP_BPS / 1000} kbit/s: heights ${[...slowHeights]}, longest gap ${Math.round(longestGapMs)} ms; unthrottled >= 480 lines in ${fastFull}/${fastSamples} samples; relay dropped ${relay.stats.toClient.dropped} (${relay.stats.toClient.dropped - droppedBefore} in the 20 s; dropped/sent by payload type ${[...relay.stats.toClient.byPayloadType].map(([pt, c]) => `${pt}: ${c.dropped - (byPtBefore.get(pt)?.dropped ?? 0)}/${c.passed + c.dropped - (byPtBefore.get(pt)?.passed ?? 0) - (byPtBefore.get(pt)?.dropped ?? 0)}`).join(", ")}); switches ${(await metrics.layerSwitches.get()).values.map((v) => `${v.labels.direction}/${v.labels.reason}=${v.value}`).join(" ")}`,
     );
     assert.ok(
       longestGapMs <= 1000,

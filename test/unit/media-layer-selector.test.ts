@@ -133,6 +133,40 @@ describe("LayerSelector", () => {
     assert.equal(s.layer, 0);
   });
 
+  it("a probe fails as soon as the REMB falls 3 % below its highest since the probe began (the bottleneck's queue grows)", () => {
+    const s = selector();
+    const l = layers();
+    s.remb(200_000);
+    s.decide(l, 0);
+    s.decide(l, 250);
+    assert.ok(s.probeBps > 0, "probing");
+    s.remb(230_000); // the link carries more: the estimate grows
+    s.decide(l, 500);
+    assert.ok(s.probeBps > 0, "a growing REMB keeps the probe going");
+    s.remb(225_000); // -2 % of the peak: noise
+    s.decide(l, 750);
+    assert.ok(s.probeBps > 0, "a 2 % dip is not overuse");
+    s.remb(215_000); // -6.5 % of the peak, though still above the REMB at the start
+    s.decide(l, 1000);
+    assert.equal(s.probeBps, 0, "overuse: the probe failed before any loss");
+    assert.equal(s.layer, 0);
+  });
+
+  it("a NACK fails a running probe at once; outside a probe it changes nothing", () => {
+    const s = selector();
+    const l = layers();
+    s.remb(200_000);
+    s.nack(0);
+    s.decide(l, 0);
+    s.decide(l, 250);
+    assert.ok(s.probeBps > 0, "a NACK before the probe does not prevent it");
+    s.nack(300);
+    assert.equal(s.probeBps, 0, "the padding stops before the next decision");
+    s.decide(l, 500);
+    assert.equal(s.probeBps, 0, "and the probe is over (backoff)");
+    assert.equal(s.layer, 0);
+  });
+
   it("does not probe without headroom over the current layer or while there was loss in the last 4 s", () => {
     const s = selector();
     const l = layers();

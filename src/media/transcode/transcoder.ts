@@ -124,6 +124,10 @@ export function transcoderPipeline(o: {
     "end-usage=cbr",
     `target-bitrate=${t.bitrateBps}`,
     `keyframe-max-dist=${t.keyframeIntervalFrames}`,
+    // A keyframe at most 3x an average frame (libwebrtc's floor for VP8): an uncapped one is a burst
+    // of several times the per-frame budget that a listener's bottleneck queue, the very reason it
+    // is on this layer, drops every keyframe interval.
+    "max-intra-bitrate=300",
     "error-resilient=default",
     "threads=1",
     "!",

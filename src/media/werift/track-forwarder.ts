@@ -384,6 +384,7 @@ export class TrackForwarder {
   #answerNack(nack: GenericNack): void {
     const { metrics } = this.#o;
     const now = this.#now();
+    if (nack.lost.length > 0) this.#o.layers?.selector.nack(now);
     for (const seq of nack.lost) {
       const packet = this.#history.takeForResend(seq, now, this.#resendIntervalMs());
       if (packet === "miss" || packet === "suppressed") {
