@@ -23,7 +23,7 @@
  *    listener on a low layer would be offered the next one late or never. While the next layer does
  *    not fit but the estimate is above the current layer's bitrate (1.1x), or a REMB is below it
  *    with no REMB fall for 4 s (climbing back), and there was no loss for 4 s, `probeBps` asks the forwarder to add padding (retransmissions of recent packets over RTX,
- *    which the decoder drops as duplicates) up to the next layer's bitrate plus the 15 % margin. If for PROBE_CONFIRM_MS
+ *    which the decoder drops as duplicates) up to the next layer's bitrate. If for PROBE_CONFIRM_MS
  *    the REMB does not fall (15 % below its value at the start, or 3 % below its highest since: the
  *    receiver's delay detector saw the queue grow) and no loss is reported, the link carried the next layer's rate:
  *    the listener switches up and that rate (+15 %) stands in for the estimate until the REMB
@@ -72,13 +72,8 @@ const LOSS_LOW = 0.02;
 const UP_MARGIN = 1.15;
 /** A probe needs an estimate at least this much above the current layer's bitrate. */
 const PROBE_HEADROOM = 1.1;
-/**
- * Padding brings what the listener receives up to this fraction of the next layer's bitrate: the
- * margin a switch up claims (a successful probe stands in for an estimate of next x UP_MARGIN), so
- * a link that carries the next layer with no room to spare fails the probe instead of getting a
- * layer that fills its queue a few seconds later.
- */
-const PROBE_TARGET = UP_MARGIN;
+/** Padding brings what the listener receives up to this fraction of the next layer's bitrate. */
+const PROBE_TARGET = 1;
 /** A probe that ran this long without a REMB drop or loss succeeded. */
 const PROBE_CONFIRM_MS = 2500;
 /** No probe while there was loss (>= 2 %) this recently. */
@@ -397,7 +392,7 @@ export class LayerSelector {
       }
       if (nowMs - this.#probeSince >= PROBE_CONFIRM_MS) {
         this.#probeSince = Number.NaN;
-        this.#probed = nextBitrate * PROBE_TARGET;
+        this.#probed = nextBitrate * UP_MARGIN;
         this.#probedRemb = Number.isFinite(this.#remb) ? this.#remb : 0;
         return true;
       }
