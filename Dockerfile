@@ -32,10 +32,14 @@ ENV NODE_ENV=production \
     MEDIA_LISTEN_IPV4=0.0.0.0 \
     STATIC_PORTS=40000-40999
 # GStreamer for server-made low video layers (src/media/transcode/, docs/media.md "Transcoding"); without
-# it transcoding is off. Skipped when present (test/integration/ops-build.test.ts replays this file).
-RUN (command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 --exists vp8enc) || \
+# it transcoding is off. Its Python bindings run the pipeline with keyframes on demand (gst-runner.py);
+# without them gst-launch-1.0 runs it, with periodic keyframes only. Skipped when present
+# (test/integration/ops-build.test.ts replays this file).
+RUN (command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 --exists vp8enc && \
+     /usr/bin/python3 -c "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstVideo', '1.0')" 2>/dev/null) || \
     (apt-get update && apt-get install -y --no-install-recommends gstreamer1.0-tools \
-       gstreamer1.0-plugins-base gstreamer1.0-plugins-good && rm -rf /var/lib/apt/lists/*)
+       gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gst-1.0 gir1.2-gst-plugins-base-1.0 \
+       && rm -rf /var/lib/apt/lists/*)
 WORKDIR /app
 
 FROM base AS release

@@ -337,6 +337,12 @@ export function newMetrics(options: { processMetrics?: boolean } = {}) {
       help: "Transcoder processes started",
       registers: r,
     }),
+    transcoderKeyframes: new Counter({
+      name: "webrtcsignaling_media_transcoder_keyframes_total",
+      help: "Keyframes asked of a transcoder for its listeners (PLI/FIR, a listener switching onto the server layer), by result: sent, throttled (one asked for less than 300 ms before, KEYFRAME_ON_DEMAND_MIN_MS), unsupported (gst-launch-1.0: periodic keyframes only)",
+      labelNames: ["result"],
+      registers: r,
+    }),
     transcoderFailures: new Counter({
       name: "webrtcsignaling_media_transcoder_failures_total",
       help: "Transcoder processes that exited without being asked to (crash, killed, pipeline error) or could not start",

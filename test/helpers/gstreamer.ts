@@ -185,7 +185,10 @@ export function processGone(pid: number): boolean {
   }
 }
 
-/** Every gst-launch-1.0 process on the machine whose parent is `ppid` (direct children only). */
+/**
+ * Every transcoder process on the machine whose parent is `ppid` (direct children only):
+ * gst-launch-1.0, or the keyframe-on-demand runner (src/media/transcode/gst-runner.py).
+ */
 export function gstChildrenOf(ppid: number): number[] {
   const out: number[] = [];
   for (const name of readdirSafe("/proc")) {
@@ -194,7 +197,8 @@ export function gstChildrenOf(ppid: number): number[] {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (Number(rest[1]) === ppid && comm.startsWith("gst-launch") && rest[0] !== "Z")
+      if (Number(rest[1]) !== ppid || rest[0] === "Z") continue;
+      if (comm.startsWith("gst-") || readFileSync(`/proc/${name}/cmdline`, "utf8").includes("gst-runner.py"))
         out.push(Number(name));
     } catch {
       // gone meanwhile

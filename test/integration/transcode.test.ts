@@ -421,6 +421,88 @@ describe("transcoding with GStreamer", { skip, timeout: 60_000 }, () => {
   });
 });
 
+const gstCaps = skip ? undefined : detectGstreamer();
+const noRunner =
+  skip ||
+  (gstCaps?.runner === undefined &&
+    "GStreamer's Python bindings are missing (apt-get install python3-gst-1.0 gir1.2-gst-plugins-base-1.0)");
+
+describe("transcoder keyframes on demand (gst-runner.py)", { skip: noRunner, timeout: 60_000 }, () => {
+  let source: LiveSource;
+  before(async () => {
+    source = new LiveSource("room1/kf");
+    await waitFor("the source's first keyframe", () => source.inputKeyframe, 5000);
+  });
+  after(() => source?.close());
+
+  it("with a 10 s keyframe interval, a listener's request gets a keyframe within 500 ms, each time; requests closer than 300 ms are throttled", async () => {
+    const metrics = newMetrics({ processMetrics: false });
+    const pool = new TranscoderPool({
+      config: config({ keyframeIntervalMs: 10_000 }),
+      metrics,
+      log: newSilentLogger(),
+    });
+    try {
+      const got = pool.acquire(source, 180);
+      assert.ok(got.ok);
+      const layer = got.lease.layer;
+      const keyframesAt: number[] = [];
+      layer.subscribe((rtp) => {
+        if (vp8KeyframeSize(rtp)) keyframesAt.push(performance.now());
+      });
+      await waitFor("the first keyframe out", () => keyframesAt.length > 0, 10_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(keyframesAt.length, 1, "no periodic keyframe within 1.5 s (interval 10 s)");
+      const latencies: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const seen: number = keyframesAt.length;
+        const askedAt = performance.now();
+        layer.requestKeyframe();
+        layer.requestKeyframe(); // a second listener at the same moment: one keyframe for both
+        await waitFor(`keyframe ${i + 2}`, () => keyframesAt.length > seen, 2000);
+        latencies.push((keyframesAt[seen] as number) - askedAt);
+        await new Promise((r) => setTimeout(r, 600));
+        assert.equal(keyframesAt.length, seen + 1, "one keyframe per request, not one per listener");
+      }
+      console.log(
+        `# keyframe on demand: ${latencies.map((l) => l.toFixed(0)).join(", ")} ms after the request`,
+      );
+      for (const l of latencies) assert.ok(l <= 500, `keyframe ${l.toFixed(0)} ms after the request`);
+      assert.equal(
+        await metric(metrics, "webrtcsignaling_media_transcoder_keyframes_total", '{result="sent"}'),
+        3,
+      );
+      assert.equal(
+        await metric(metrics, "webrtcsignaling_media_transcoder_keyframes_total", '{result="throttled"}'),
+        3,
+      );
+      got.lease.release();
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("under gst-launch-1.0 (no bindings) a request is counted as unsupported and the layer goes on", async () => {
+    const gst = detectGstreamer({ pythons: [] });
+    assert.equal(gst.runner, undefined);
+    const metrics = newMetrics({ processMetrics: false });
+    const pool = new TranscoderPool({ config: config(), metrics, log: newSilentLogger(), gst });
+    try {
+      const { a, layer } = await producing(pool, source);
+      layer.requestKeyframe();
+      assert.equal(
+        await metric(metrics, "webrtcsignaling_media_transcoder_keyframes_total", '{result="unsupported"}'),
+        1,
+      );
+      const out0 = layer.stats?.packetsOut ?? 0;
+      await waitFor("packets still coming", () => (layer.stats?.packetsOut ?? 0) > out0 + 10, 5000);
+      a.lease.release();
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe("transcoding without GStreamer", () => {
   it("is off with one log line and the metric at 0; every acquire is refused and counted", async () => {
     const gst = detectGstreamer({ gstLaunch: "/nonexistent/gst-launch-1.0" });

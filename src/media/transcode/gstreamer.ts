@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { TranscodeCodec } from "./transcoder.ts";
 
 /** What this machine's GStreamer can do for transcoding, found once at start. */
@@ -12,6 +14,12 @@ export interface GstCapabilities {
   readonly gstLaunch: string;
   /** `setpriv --pdeathsig KILL --` when util-linux's setpriv works here, else undefined. */
   readonly deathSignalPrefix?: readonly string[];
+  /**
+   * argv that runs a pipeline with keyframes on demand (`python3 gst-runner.py`), when GStreamer's
+   * Python bindings are installed (GST_RUNNER_PACKAGES); undefined: gst-launch-1.0, whose keyframes
+   * are only periodic.
+   */
+  readonly runner?: readonly string[];
 }
 
 /** Elements of every pipeline (gstreamer1.0-tools, -plugins-base, -plugins-good). */
@@ -33,6 +41,15 @@ export const GST_H264_ELEMENTS = ["rtph264depay", "avdec_h264"] as const;
 
 export const GST_PACKAGES = "gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good";
 
+/** What gst-runner.py needs besides GST_PACKAGES: GStreamer's GObject introspection for Python. */
+export const GST_RUNNER_PACKAGES = "python3-gst-1.0 gir1.2-gst-plugins-base-1.0";
+
+/** The runner script, next to this module in src/ and in dist/ (the build copies it). */
+export const GST_RUNNER_SCRIPT = fileURLToPath(new URL("./gst-runner.py", import.meta.url));
+
+/** Pythons to try for the runner: Debian's, whose packages carry the bindings, then PATH's. */
+const PYTHONS = ["/usr/bin/python3", "python3"];
+
 function runs(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { stdio: "ignore", timeout: 10_000 });
   return r.error === undefined && r.status === 0;
@@ -51,7 +68,14 @@ export function detectGstreamerOnce(): GstCapabilities {
  * about 10 ms each), and for setpriv. Synchronous: called once when a media plane starts.
  */
 export function detectGstreamer(
-  options: { gstLaunch?: string; gstInspect?: string; setpriv?: string } = {},
+  options: {
+    gstLaunch?: string;
+    gstInspect?: string;
+    setpriv?: string;
+    /** Pythons to try for the runner ([] : no runner). */
+    pythons?: readonly string[];
+    runnerScript?: string;
+  } = {},
 ): GstCapabilities {
   const gstLaunch = options.gstLaunch ?? "gst-launch-1.0";
   const gstInspect = options.gstInspect ?? "gst-inspect-1.0";
@@ -79,5 +103,9 @@ export function detectGstreamer(
   }
   const codecs = new Set<TranscodeCodec>(["VP8"]);
   if (GST_H264_ELEMENTS.every((e) => runs(gstInspect, ["--exists", e]))) codecs.add("H264");
-  return { ...base, available: true, codecs };
+  const script = options.runnerScript ?? GST_RUNNER_SCRIPT;
+  const python = existsSync(script)
+    ? (options.pythons ?? PYTHONS).find((p) => runs(p, [script, "--check"]))
+    : undefined;
+  return { ...base, available: true, codecs, ...(python ? { runner: [python, script] } : {}) };
 }

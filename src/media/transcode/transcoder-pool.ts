@@ -1,7 +1,7 @@
 import type { TranscodeConfig } from "../../config/media-config.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { type Metrics, processCpuSeconds } from "../../metrics/metrics.ts";
-import { detectGstreamerOnce, type GstCapabilities } from "./gstreamer.ts";
+import { detectGstreamerOnce, GST_RUNNER_PACKAGES, type GstCapabilities } from "./gstreamer.ts";
 import { type TranscodeCodec, Transcoder, type TranscoderExit, type TranscoderStats } from "./transcoder.ts";
 
 /**
@@ -33,7 +33,16 @@ export interface TranscodedLayer {
   onProducing(listener: (producing: boolean) => void): () => void;
   /** Current process's counters, if one runs. */
   readonly stats: TranscoderStats | undefined;
+  /**
+   * A listener needs a keyframe of this layer (it lost what NACK could not repair, or switches onto
+   * it): the encoder makes its next frame one, at most every KEYFRAME_ON_DEMAND_MIN_MS for all
+   * listeners together. Under gst-launch-1.0 only the periodic keyframes come.
+   */
+  requestKeyframe(): void;
 }
+
+/** Keyframes on demand of one layer at most this often (a keyframe is 3x a frame: cheap, not free). */
+export const KEYFRAME_ON_DEMAND_MIN_MS = 300;
 
 /** One listener's hold on a layer; release() is idempotent. The layer lingers after the last release. */
 export interface TranscodeLease {
@@ -103,6 +112,12 @@ export class TranscoderPool {
           max: this.#config.max,
           codecs: [...this.#gst.codecs],
           deathSignal: this.#gst.deathSignalPrefix !== undefined,
+          keyframesOnDemand: this.#gst.runner !== undefined,
+          ...(this.#gst.runner
+            ? {}
+            : {
+                hint: `keyframes only every TRANSCODE_KEYFRAME_INTERVAL_MS: apt-get install ${GST_RUNNER_PACKAGES}`,
+              }),
         },
         "transcoding on",
       );
@@ -199,6 +214,7 @@ class SharedLayer implements TranscodedLayer {
   #closed = false;
   #closing: Promise<void> | undefined;
   #lastInputAt = 0;
+  #keyframeAskedAt = Number.NEGATIVE_INFINITY;
   /** When packets came in again after a quiet publisher (or at the first one): silence is counted from here. */
   #inputResumedAt = 0;
   #deathsInARow = 0;
@@ -244,6 +260,23 @@ class SharedLayer implements TranscodedLayer {
     };
   }
 
+  requestKeyframe(): void {
+    const t = this.#transcoder;
+    if (!t?.running) return;
+    const { metrics } = this.#deps;
+    if (!t.keyframesOnDemand) {
+      metrics.transcoderKeyframes.inc({ result: "unsupported" });
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#keyframeAskedAt < KEYFRAME_ON_DEMAND_MIN_MS) {
+      metrics.transcoderKeyframes.inc({ result: "throttled" });
+      return;
+    }
+    this.#keyframeAskedAt = now;
+    if (t.requestKeyframe()) metrics.transcoderKeyframes.inc({ result: "sent" });
+  }
+
   lease(): TranscodeLease {
     this.#leases++;
     clearTimeout(this.#linger);
@@ -280,6 +313,7 @@ class SharedLayer implements TranscodedLayer {
         keyframeIntervalFrames: Math.max(1, Math.round((config.keyframeIntervalMs / 1000) * fps)),
       },
       gstLaunch: gst.gstLaunch,
+      ...(gst.runner ? { runner: gst.runner } : {}),
       ...(gst.deathSignalPrefix ? { deathSignalPrefix: gst.deathSignalPrefix } : {}),
       log,
       onPacket: (rtp) => this.#output(t, rtp),

@@ -24,6 +24,11 @@ export interface TranscoderOptions {
   /** gst-launch-1.0 binary; default from PATH. */
   readonly gstLaunch?: string;
   /**
+   * argv of the pipeline runner with keyframes on demand (gst-runner.py under the Python that has
+   * GStreamer's bindings), run instead of gstLaunch; see GstCapabilities.runner.
+   */
+  readonly runner?: readonly string[];
+  /**
    * Prefix run before gst-launch (argv): `setpriv --pdeathsig KILL --` makes the kernel kill the child
    * when the thread that spawned it dies. Undefined: no prefix (the stdin EOF still stops it).
    */
@@ -118,6 +123,7 @@ export function transcoderPipeline(o: {
     `video/x-raw,height=${t.height},pixel-aspect-ratio=1/1`,
     "!",
     "vp8enc",
+    "name=enc",
     "deadline=1",
     "cpu-used=8",
     "lag-in-frames=0",
@@ -159,6 +165,8 @@ export class Transcoder {
   readonly exited: Promise<TranscoderExit>;
   readonly #child: ChildProcess;
   readonly #stdin: Writable;
+  /** The runner's control pipe (fd 4), undefined under gst-launch-1.0. */
+  readonly #control: Writable | undefined;
   readonly #out: Readable;
   readonly #maxQueued: number;
   readonly #onPacket: (rtp: Buffer) => void;
@@ -189,9 +197,10 @@ export class Transcoder {
       outputSsrc: this.outputSsrc,
     });
     const prefix = options.deathSignalPrefix ?? [];
-    const argv = [...prefix, options.gstLaunch ?? "gst-launch-1.0", ...args];
+    const runner = options.runner;
+    const argv = [...prefix, ...(runner ?? [options.gstLaunch ?? "gst-launch-1.0"]), ...args];
     const child = spawn(argv[0] as string, argv.slice(1), {
-      stdio: ["pipe", "ignore", "pipe", "pipe"],
+      stdio: runner ? ["pipe", "ignore", "pipe", "pipe", "pipe"] : ["pipe", "ignore", "pipe", "pipe"],
       // Same process group as the server: a signal to the group (terminal, service manager) reaches it too.
       detached: false,
       env: { ...process.env, GST_DEBUG_NO_COLOR: "1" },
@@ -200,8 +209,10 @@ export class Transcoder {
     this.pid = child.pid;
     this.#stdin = child.stdin as Writable;
     this.#out = child.stdio[3] as Readable;
+    this.#control = runner ? (child.stdio[4] as Writable) : undefined;
     // A write after the child died fails with EPIPE; the exit handler reports it.
     this.#stdin.on("error", () => {});
+    this.#control?.on("error", () => {});
     this.#out.on("error", () => {});
     this.#out.on("data", (chunk: Buffer) => this.#read(chunk));
     child.stderr?.setEncoding("utf8");
@@ -269,6 +280,22 @@ export class Transcoder {
     return !this.#exitedFlag;
   }
 
+  /** Whether requestKeyframe can work: the child is the runner, not gst-launch-1.0. */
+  get keyframesOnDemand(): boolean {
+    return this.#control !== undefined;
+  }
+
+  /**
+   * Asks the encoder for a keyframe as its next frame; false when it cannot (gst-launch-1.0, whose
+   * keyframes are only periodic, or a child that is gone). Callers throttle it.
+   */
+  requestKeyframe(): boolean {
+    const control = this.#control;
+    if (!control || this.#closing || this.#exitedFlag || control.destroyed) return false;
+    control.write("K");
+    return true;
+  }
+
   /** RFC 4571 deframing of the child's output. */
   #read(chunk: Buffer): void {
     const buf = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
@@ -303,6 +330,7 @@ export class Transcoder {
     if (!this.#closing) {
       this.#closing = true;
       this.#stdin.end();
+      this.#control?.end();
       if (!this.#exitedFlag) {
         const timer = setTimeout(() => this.#child.kill("SIGKILL"), CLOSE_GRACE_MS);
         void this.exited.finally(() => clearTimeout(timer));

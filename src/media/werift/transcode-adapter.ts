@@ -52,8 +52,8 @@ export class PublishedTrackSource implements TranscodeSource {
  * A transcoded layer as the forwarders see a published track: kind "video", VP8, subscribe(sink)
  * with werift RtpPackets (parsed once per packet for all sinks) and the arrival time. A restarted
  * transcoder has a new SSRC, which a forwarder treats as a re-publish (continuous numbering, keyframe
- * wanted); a keyframe comes at least every TRANSCODE_KEYFRAME_INTERVAL_MS, so keyframe requests are
- * not passed to the child (gst-launch has no way to receive them).
+ * wanted); a keyframe comes at least every TRANSCODE_KEYFRAME_INTERVAL_MS, and a keyframe request
+ * (sendPli) makes the layer's encoder produce one now where the pipeline runner is installed.
  */
 export class TranscodedTrack {
   readonly kind = "video" as const;
@@ -92,9 +92,10 @@ export class TranscodedTrack {
     };
   }
 
-  /** Nothing to do: the layer has a keyframe at least every TRANSCODE_KEYFRAME_INTERVAL_MS. */
+  /** Asks the layer's encoder for a keyframe (throttled by the layer; periodic only under gst-launch-1.0). */
   sendPli(): boolean {
-    return false;
+    this.layer.requestKeyframe();
+    return true;
   }
 
   close(): void {

@@ -140,8 +140,12 @@ export class TranscodeLayers extends SimulcastLayers {
       super.requestKeyframe(index);
       return;
     }
-    // The selector targets the server layer: take a transcoder (its keyframes are periodic).
-    if (!this.#lease && !this.#closed) this.#acquire();
+    if (this.#closed) return;
+    // The selector targets the server layer: take a transcoder (its first frame is a keyframe). One
+    // held already: its encoder makes the next frame a keyframe (the layer throttles for all
+    // listeners; without the runner only periodic keyframes come).
+    if (this.#lease) this.#lease.layer.requestKeyframe();
+    else this.#acquire();
   }
 
   #acquire(): void {
