@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { MediaStreamTrack, type RTCRtpTransceiver, RtpHeader, RtpPacket } from "werift";
 import { newSilentLogger } from "../../src/lib/logger.ts";
 import { LayerSwitch } from "../../src/media/layer-switch.ts";
+import { detectGstreamerOnce } from "../../src/media/transcode/gstreamer.ts";
 import { TranscoderPool } from "../../src/media/transcode/transcoder-pool.ts";
 import { PublishedTrack } from "../../src/media/werift/published-track.ts";
 import { SERVER_LAYER, SOURCE_LAYER, TranscodeLayers } from "../../src/media/werift/transcode-layers.ts";
@@ -48,8 +49,11 @@ describe("a server-made layer for a single-encoding publisher", {
     });
     const metrics = newMetrics({ processMetrics: false });
     const lingerMs = 1000;
+    // With the runner (keyframes on demand) the periodic ones are 10 s apart, so a keyframe within
+    // 500 ms of a listener's PLI is the one it asked for.
+    const onDemand = detectGstreamerOnce().runner !== undefined;
     const pool = new TranscoderPool({
-      config: { max: 2, lingerMs, bitrateBps: 150_000, keyframeIntervalMs: 1000 },
+      config: { max: 2, lingerMs, bitrateBps: 150_000, keyframeIntervalMs: onDemand ? 10_000 : 1000 },
       metrics,
       log: newSilentLogger(),
     });
@@ -112,6 +116,22 @@ describe("a server-made layer for a single-encoding publisher", {
         afterSwitch.every((p) => p.layer === SERVER_LAYER),
         "nothing of the source passes after the switch",
       );
+
+      if (onDemand) {
+        // The listener lost what NACK could not repair: its PLI gets a keyframe of the server layer now.
+        await new Promise((r) => setTimeout(r, 1000));
+        const sentBeforePli = sent.length;
+        const askedAt = performance.now();
+        gate.keyframeNeeded();
+        await waitFor(
+          "a server-layer keyframe after the listener's PLI",
+          () => sent.slice(sentBeforePli).some((p) => p.layer === SERVER_LAYER && p.size !== undefined),
+          500,
+        );
+        console.log(
+          `# server-layer keyframe ${Math.round(performance.now() - askedAt)} ms after the listener's PLI`,
+        );
+      }
 
       // The tile grows again: back to the source, on a keyframe the publisher was asked for.
       const plisBefore = plis;
