@@ -1,6 +1,8 @@
 /**
- * `node bench/profile-top.ts <file.cpuprofile | dir> [--top N]`: the hottest functions of V8 CPU
- * profiles (self time), and self time summed by package/area, to name a hot path's top costs.
+ * `node bench/profile-top.ts <file.cpuprofile | dir> [--top N] [--from S] [--to S]`: the hottest
+ * functions of V8 CPU profiles (self time), and self time summed by package/area, to name a hot path's
+ * top costs. `--from`/`--to` (seconds since the profile started) count one stretch only, e.g. a long
+ * measuring window without the start-up; `node bench/profile-timeline.ts` shows where that is.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -23,7 +25,7 @@ interface Profile {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: "string", default: "20" } },
+  options: { top: { type: "string", default: "20" }, from: { type: "string" }, to: { type: "string" } },
 });
 const files = positionals.flatMap((p) =>
   statSync(p).isDirectory()
@@ -33,7 +35,7 @@ const files = positionals.flatMap((p) =>
     : [p],
 );
 if (files.length === 0) {
-  console.error("usage: node bench/profile-top.ts <file.cpuprofile | dir> [--top N]");
+  console.error("usage: node bench/profile-top.ts <file.cpuprofile | dir> [--top N] [--from S] [--to S]");
   process.exit(2);
 }
 
@@ -53,7 +55,12 @@ for (const file of files) {
   const self = new Map<number, number>();
   const deltas = p.timeDeltas ?? [];
   const samples = p.samples ?? [];
+  const from = p.startTime + Number(values.from ?? 0) * 1e6;
+  const to = values.to === undefined ? p.endTime : p.startTime + Number(values.to) * 1e6;
+  let t = p.startTime;
   for (let i = 0; i < samples.length; i++) {
+    t += deltas[i] ?? 0;
+    if (t < from || t > to) continue;
     const id = samples[i] as number;
     self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0));
   }
@@ -78,7 +85,7 @@ for (const file of files) {
   const top = Number(values.top);
   const pct = (us: number) => `${((us / total) * 100).toFixed(1)} %`;
   console.log(
-    `\n# ${file}: ${(total / 1e6).toFixed(2)} s busy, ${(idle / 1e6).toFixed(2)} s idle over ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s`,
+    `\n# ${file}: ${(total / 1e6).toFixed(2)} s busy, ${(idle / 1e6).toFixed(2)} s idle over ${((Math.min(p.endTime, to) - from) / 1e6).toFixed(1)} s`,
   );
   console.log(
     table(

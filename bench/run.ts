@@ -18,8 +18,9 @@ const HELP = `usage: npm run bench -- [options]
   --stock-srtp         media scenarios without the server's SRTP key cache (src/media/werift/srtp-key-cache.ts),
                        in the server and in every werift peer process: werift's SRTP as shipped
   --srtp-compare       fanout: measure each L twice in the same run, stock werift SRTP then the key cache
-  --forwarding LIST    fanout, rooms: media paths to measure, comma-separated: own (default), own-egress (own
-                       egress, werift decrypts publishers: MEDIA_RECEIVE=werift), werift (MEDIA_FORWARDING=werift);
+  --forwarding LIST    fanout, rooms: media paths to measure, comma-separated: own (default), own-srtp (own
+                       SRTP receive, werift routes: MEDIA_RECEIVE=own-srtp), own-egress (own egress, werift
+                       decrypts publishers: MEDIA_RECEIVE=werift), werift (MEDIA_FORWARDING=werift);
                        with several, one server per path and their windows alternated
   relay:  --pairs K (20)  --window W (8)  --round-ms MS (2000)  --payload BYTES (100)
           --relay-action sendMessage|exchangeCandidate (sendMessage)
@@ -83,8 +84,8 @@ for (const s of only) {
 const rounds = int("rounds", values.rounds);
 const forwarding = values.forwarding.split(",").map((s) => s.trim());
 for (const f of forwarding) {
-  if (f !== "own" && f !== "own-egress" && f !== "werift") {
-    console.error("bench: --forwarding takes own, own-egress and/or werift");
+  if (f !== "own" && f !== "own-srtp" && f !== "own-egress" && f !== "werift") {
+    console.error("bench: --forwarding takes own, own-srtp, own-egress and/or werift");
     process.exit(2);
   }
 }

@@ -49,15 +49,17 @@ export interface FanoutOptions {
 
 export type SrtpVariant = "cache" | "stock";
 /**
- * A server's media path: "own" (own egress and own SRTP receive, the default), "own-egress" (own
- * egress, publishers' SRTP decrypted by werift: MEDIA_RECEIVE=werift, issue 11 before the receive
- * side was owned), "werift" (werift's sender and receiver).
+ * A server's media path: "own" (own egress, own SRTP receive and own RTP ingress, the default),
+ * "own-srtp" (own egress and SRTP receive, werift's RTP parsing, router and receiver chain:
+ * MEDIA_RECEIVE=own-srtp, before the ingress), "own-egress" (own egress, publishers' SRTP decrypted
+ * by werift: MEDIA_RECEIVE=werift, issue 11 before the receive side was owned), "werift" (werift's
+ * sender and receiver).
  */
-export type Forwarding = "own" | "own-egress" | "werift";
+export type Forwarding = "own" | "own-srtp" | "own-egress" | "werift";
 /** The server environment of a media path. */
 const pathEnv = (f: Forwarding) => ({
   MEDIA_FORWARDING: f === "werift" ? "werift" : "own",
-  MEDIA_RECEIVE: f === "own" ? "own" : "werift",
+  MEDIA_RECEIVE: f === "own" || f === "own-srtp" ? f : "werift",
 });
 /** Environment of the measured server and the peer processes for an SRTP variant. */
 const srtpEnv = (v: SrtpVariant) => ({ BENCH_STOCK_SRTP: v === "stock" ? "1" : "0" });
@@ -508,7 +510,8 @@ export async function runFanout(
           };
           points.push(point);
           // The server installs the key cache only on werift SRTP paths (own-egress, werift); peers always.
-          const cached = forwarding === "own" ? "SRTP key cache in the peers" : "SRTP key cache";
+          const cached =
+            forwarding === "own" || forwarding === "own-srtp" ? "SRTP key cache in the peers" : "SRTP key cache";
           const tag = `${variant === "cache" ? cached : "stock werift SRTP"}, forwarding ${forwarding}`;
           log(`\nL = ${L} (${tag})`);
           const rows = serverVsBareRows(point);

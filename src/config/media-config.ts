@@ -69,9 +69,12 @@ export interface MediaConfig {
   readonly forwarding: "own" | "werift";
   /**
    * "own": publishers' SRTP is unprotected by the project's SrtpUnprotector (replay window, counted
-   * rejections); "werift": by werift's SrtpSession, as before (for comparison; MEDIA_RECEIVE).
+   * rejections) and the RTP of every stream werift has routed once goes from the socket to the track
+   * without werift's parsing, router and event chain (compat.RtpIngress); "own-srtp": our unprotect,
+   * werift's routing (the previous default, to compare); "werift": werift's SrtpSession, as before
+   * (MEDIA_RECEIVE).
    */
-  readonly receive: "own" | "werift";
+  readonly receive: "own" | "own-srtp" | "werift";
   readonly transcode: TranscodeConfig;
 }
 
@@ -117,7 +120,7 @@ const envSchema = z.object({
   VIDEO_CODEC_PREFERENCE: z.enum(["h264", "vp8"]).default("h264"),
   MEDIA_CALL_TIMEOUT_MS: int(10_000, 100, 120_000),
   MEDIA_FORWARDING: z.enum(["own", "werift"]).default("own"),
-  MEDIA_RECEIVE: z.enum(["own", "werift"]).default("own"),
+  MEDIA_RECEIVE: z.enum(["own", "own-srtp", "werift"]).default("own"),
   TRANSCODE_MAX: int(defaultTranscodeMax(), 0, 1024),
   TRANSCODE_LINGER_MS: int(5000, 0, 600_000),
   TRANSCODE_BITRATE: int(150_000, 30_000, 2_000_000),

@@ -14,6 +14,8 @@ export class MediaPacketCounts {
   audioBytesOut = 0;
   videoPacketsOut = 0;
   videoBytesOut = 0;
+  /** RTP packets from publishers that the project's own ingress routed (compat.RtpIngress). */
+  packetsInOwnRoute = 0;
 }
 
 type CountField = keyof MediaPacketCounts;
@@ -103,6 +105,7 @@ export function newMetrics(options: { processMetrics?: boolean } = {}) {
     collectDefaultMetrics({ register: registry, prefix: "webrtcsignaling_" });
   const r = [registry];
   const packetCounts = new MediaPacketCounts();
+  let foldedOwnRoute = 0;
   /** Local ports of the media plane's open UDP sockets (for the per-socket drop count). */
   const mediaUdpPorts = new Map<number, number>();
   const rcvbufBase = udpRcvbufErrors();
@@ -248,6 +251,16 @@ export function newMetrics(options: { processMetrics?: boolean } = {}) {
       help: "Connected peer connections by SRTP/SRTCP receive path: own (project unprotect) or werift (its sessions)",
       labelNames: ["path"],
       registers: r,
+    }),
+    rtpPacketsInOwnRoute: new Counter({
+      name: "webrtcsignaling_media_rtp_routed_own_total",
+      help: "RTP packets from publishers routed from the socket to their track by the project's own ingress (MEDIA_RECEIVE=own); the rest of rtp_packets_received_total went through werift's router and receiver",
+      registers: r,
+      collect(this: Counter) {
+        const n = packetCounts.packetsInOwnRoute - foldedOwnRoute;
+        foldedOwnRoute += n;
+        if (n > 0) this.inc(n);
+      },
     }),
     srtpRejected: new Counter({
       name: "webrtcsignaling_media_srtp_rejected_total",

@@ -14,13 +14,13 @@ import { TestRoom, waitFor } from "../helpers/werift-room.ts";
  */
 async function labelled(
   metrics: Metrics,
-  name: "mediaIngress" | "srtpRejected",
+  name: "mediaIngress" | "srtpRejected" | "rtpPacketsInOwnRoute" | "rtpPacketsIn",
 ): Promise<Record<string, number>> {
   const m = await metrics[name].get();
   return Object.fromEntries(
     m.values.map((v) => {
       const labels = v.labels as Record<string, unknown>;
-      return [String(labels.path ?? labels.reason), v.value];
+      return [String(labels.path ?? labels.reason ?? labels.kind ?? "total"), v.value];
     }),
   );
 }
@@ -32,6 +32,37 @@ async function until(reason: string, check: () => Promise<boolean>, timeoutMs: n
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${reason}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+async function total(metrics: Metrics, name: "rtpPacketsInOwnRoute" | "rtpPacketsIn"): Promise<number> {
+  return Object.values(await labelled(metrics, name)).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Drops the first transmission of every `nth` video packet (payload type 96) on the publisher's
+ * side, before SRTP: the server must NACK it, and the publisher's retransmission passes.
+ */
+function dropUplink(pub: TestPublisher, nth: number): { dropped: number; resent: number } {
+  const counts = { dropped: 0, resent: 0 };
+  const transport = pub.pc.getTransceivers().find((t) => t.kind === "video")?.sender.dtlsTransport;
+  assert.ok(transport);
+  const send = transport.sendRtp.bind(transport);
+  const seen = new Set<number>();
+  transport.sendRtp = (payload: Buffer, header: RtpHeader) => {
+    if (header.payloadType === 96) {
+      const seq = header.sequenceNumber;
+      if (seen.has(seq)) counts.resent++;
+      else {
+        seen.add(seq);
+        if (seq % nth === 0) {
+          counts.dropped++;
+          return Promise.resolve(0);
+        }
+      }
+    } else if (header.payloadType !== 111) counts.resent++;
+    return send(payload, header);
+  };
+  return counts;
 }
 
 /** Sends raw datagrams on the publisher's selected candidate pair, as its SRTP would go. */
@@ -96,6 +127,79 @@ describe("media plane: own SRTP receive", () => {
       async () => (await labelled(room.metrics, "mediaIngress")).own === 0,
       5000,
     );
+  });
+
+  it("routes the publisher's RTP from the socket on, once werift has routed each stream once", async () => {
+    const room = new TestRoom("room-own-ingress");
+    rooms.push(room);
+    room.join("alice");
+    room.join("bob");
+    const pub = await room.publish("alice");
+    pub.start();
+    const bob = await room.receiving("bob", "alice", 100);
+    const received = await total(room.metrics, "rtpPacketsIn");
+    const routed = await total(room.metrics, "rtpPacketsInOwnRoute");
+    // werift routes the first packet of each of the two streams (and any that came before the
+    // connection was up); every later one is ours.
+    assert.ok(routed > 0 && received - routed <= 10, `routed ${routed} of ${received}`);
+    assert.ok(
+      bob.video.every((p) => p.size === 1000),
+      "payloads intact",
+    );
+    const seqs = bob.video.map((p) => p.seq);
+    for (let i = 1; i < seqs.length; i++)
+      assert.equal(seqs[i], ((seqs[i - 1] as number) + 1) & 0xffff, "continuous sequence numbers");
+
+    // A forged packet on a routed stream is dropped and counted by the ingress itself.
+    const transport = pub.pc.getTransceivers()[0]?.sender.dtlsTransport;
+    assert.ok(transport);
+    const ssrc = pub.pc.getTransceivers().find((t) => t.kind === "video")?.sender.ssrc;
+    assert.ok(ssrc !== undefined);
+    const forged = transport.srtp.encrypt(
+      Buffer.alloc(100, 0x42),
+      new RtpHeader({ payloadType: 96, sequenceNumber: 1, timestamp: 1, ssrc }),
+    );
+    forged[40] = (forged[40] as number) ^ 0xff;
+    await sendRaw(pub, forged);
+    await until(
+      "the forged packet counted",
+      async () => {
+        const r = await labelled(room.metrics, "srtpRejected");
+        return (r.auth ?? 0) + (r.replay ?? 0) === 1;
+      },
+      5000,
+    );
+  });
+
+  it("repairs the publisher's uplink loss: the server NACKs it, and the listener gets every packet", async () => {
+    const room = new TestRoom("room-own-ingress-loss", { NACK_HISTORY_MS: "3000" });
+    rooms.push(room);
+    room.join("alice");
+    room.join("bob");
+    const pub = await room.publish("alice");
+    const uplink = dropUplink(pub, 9);
+    pub.start(4);
+    const bob = await room.receiving("bob", "alice", 300);
+    assert.ok(uplink.dropped >= 20, `dropped ${uplink.dropped}`);
+    assert.ok(uplink.resent >= uplink.dropped - 5, `resent ${uplink.resent} of ${uplink.dropped}`);
+    assert.ok((await total(room.metrics, "rtpPacketsInOwnRoute")) > 200, "on the own ingress");
+    const seqs = new Set(bob.video.map((p) => p.seq));
+    const first = bob.video[20]?.seq as number;
+    const missing: number[] = [];
+    for (let i = 0; i < 200; i++) if (!seqs.has((first + i) & 0xffff)) missing.push((first + i) & 0xffff);
+    assert.deepEqual(missing, [], "every packet of the middle of the run reached bob");
+  });
+
+  it("MEDIA_RECEIVE=own-srtp decrypts with our unprotector but leaves routing to werift", async () => {
+    const room = new TestRoom("room-own-srtp", { MEDIA_RECEIVE: "own-srtp" });
+    rooms.push(room);
+    room.join("alice");
+    room.join("bob");
+    const pub = await room.publish("alice");
+    pub.start();
+    await room.receiving("bob", "alice", 40);
+    assert.deepEqual(await labelled(room.metrics, "mediaIngress"), { own: 2 });
+    assert.equal(await total(room.metrics, "rtpPacketsInOwnRoute"), 0);
   });
 
   it("MEDIA_RECEIVE=werift leaves the publisher's SRTP to werift", async () => {

@@ -9,7 +9,7 @@ import {
   type RTCRtpSender,
   type RtcpPacket,
   RtpHeader,
-  type RtpPacket,
+  RtpPacket,
   SrtcpSession,
   SrtpAuthenticationError,
   SrtpSession,
@@ -43,6 +43,8 @@ import { installUdpGuard } from "./udp-guard.ts";
  *    checks (consent-timeout.ts).
  * 7. The own forwarding path: the DTLS transport's SRTP keys and selected pair's socket
  *    (srtpProtectorFor, datagramPath, udpSockets), and the publisher's SRTP decrypt (ownSrtpReceive).
+ * 8. The own RTP ingress: datagrams of streams werift has routed once go from the UDP socket to the
+ *    werift track (RtpIngress), skipping werift's STUN parse, event chain, RTP parsing and router.
  * Installed once per thread by the media plane's owner; test and bench peers in the same thread
  * choose explicitly (`installWeriftCompat({ srtpKeyCache })`).
  */
@@ -350,12 +352,13 @@ export function nackPerSsrc(receiver: RTCRtpReceiver): boolean {
 
 /** What ownSrtpReceive reports about rejected packets (PeerLink counts them). */
 export interface SrtpReceiveCounts {
-  rejected(reason: "auth" | "replay"): void;
+  rejected(reason: "auth" | "replay" | "malformed"): void;
 }
 
 interface SessionLike {
   decrypt: (buf: Buffer) => Buffer;
-  [OWN_RECEIVE]?: true;
+  /** The unprotector that replaced werift's decrypt (shared with the connection's RtpIngress). */
+  [OWN_RECEIVE]?: SrtpUnprotector | SrtcpUnprotector;
 }
 
 const OWN_RECEIVE = Symbol("webrtcsignaling.ownSrtpReceive");
@@ -419,14 +422,14 @@ export function ownSrtpReceive(transport: RTCDtlsTransport, counts: SrtpReceiveC
   }
   const rtpUnprotector = SrtpUnprotector.fromMaster(profile, remoteKey, remoteSalt);
   const rtcpUnprotector = SrtcpUnprotector.fromMaster(profile, remoteKey, remoteSalt);
-  srtp[OWN_RECEIVE] = true;
+  srtp[OWN_RECEIVE] = rtpUnprotector;
   srtp.decrypt = (buf: Buffer): Buffer => {
     const n = rtpUnprotector.unprotect(buf);
     if (n >= 0) return buf.subarray(0, n);
     counts.rejected(n === SRTP_REJECT_REPLAY ? "replay" : "auth");
     throw REJECTED;
   };
-  srtcp[OWN_RECEIVE] = true;
+  srtcp[OWN_RECEIVE] = rtcpUnprotector;
   srtcp.decrypt = (buf: Buffer): Buffer => {
     const n = rtcpUnprotector.unprotect(buf);
     if (n >= 0) return buf.subarray(0, n);
@@ -435,3 +438,265 @@ export function ownSrtpReceive(transport: RTCDtlsTransport, counts: SrtpReceiveC
   };
   return undefined;
 }
+
+interface UdpTransportLike {
+  onData: (data: Buffer, addr: [string, number]) => void;
+}
+
+interface StreamStatisticsLike {
+  add(packet: RtpPacket): void;
+}
+
+interface CodecLike {
+  name: string;
+  payloadType: number;
+  rtcpFeedback?: { type: string }[];
+}
+
+/** The parts of werift 0.25.2's RTCRtpReceiver that its `handleRTP` uses for a plain media packet. */
+interface ReceiverLike {
+  type?: string;
+  stopped: boolean;
+  codecs: Record<number, CodecLike | undefined>;
+  ssrcByRtx: Record<number, number | undefined>;
+  remoteStreams: Record<number, StreamStatisticsLike | undefined>;
+  trackBySSRC: Record<
+    number,
+    { kind: string; stopped: boolean; onReceiveRtp: { execute(...a: unknown[]): void } } | undefined
+  >;
+  nack: { addPacket(packet: RtpPacket): void };
+  receiverTWCC?: unknown;
+  rtcpRunning: boolean;
+  runRtcp(): Promise<void>;
+}
+
+interface RouterLike {
+  ssrcTable: Record<number, unknown>;
+  ridTable: Record<string, unknown>;
+}
+
+/** One routed SSRC: where werift's router and receiver sent its packets. */
+interface IngressRoute {
+  receiver: ReceiverLike;
+  track: NonNullable<ReceiverLike["trackBySSRC"][number]>;
+  video: boolean;
+  /** Cache of the last payload type's codec lookup (codecs are replaced on renegotiation). */
+  codec: CodecLike | undefined;
+  /** That codec is a plain media codec (not RTX or RED) and the receiver NACKs it. */
+  plain: boolean;
+  nack: boolean;
+}
+
+const INGRESS = Symbol("webrtcsignaling.rtpIngress");
+type Taken = 0 | 1 | 2;
+const NOT_OURS: Taken = 0;
+const TAKEN: Taken = 1;
+/** RTP of an SSRC not routed here (yet). */
+const UNROUTED: Taken = 2;
+
+function isReceiver(v: unknown): v is ReceiverLike {
+  const r = v as Partial<ReceiverLike> | undefined;
+  return (
+    r !== undefined &&
+    r !== null &&
+    r.type === "receiver" &&
+    typeof r.codecs === "object" &&
+    typeof r.remoteStreams === "object" &&
+    typeof r.trackBySSRC === "object" &&
+    typeof r.nack?.addPacket === "function" &&
+    typeof r.runRtcp === "function"
+  );
+}
+
+/**
+ * 8. The own RTP ingress of one connection (MEDIA_RECEIVE=own). werift hands each datagram through
+ * its STUN parser, three events, `RtpPacket.deSerialize` (bit by bit, extensions into objects), the
+ * router (header extensions parsed again) and the receiver (codec getters, a clone) before the
+ * track's `onReceiveRtp`. For an SSRC werift has routed once, this does the same from the UDP
+ * socket on: the SSRC and payload type are read from the clear header, the packet is unprotected
+ * in place by the same SrtpUnprotector werift's session uses (one replay window), its header read
+ * into a werift RtpHeader field by field, and the receiver's own statistics (for its receiver
+ * reports) and NACK state get it before the track does, as in werift's `handleRTP`. Anything else
+ * goes to werift unchanged: unknown SSRCs, RTX, RED, TWCC, RTCP, STUN, DTLS, a stopped receiver.
+ * Installed on the UDP transports of the connection's ICE connection when the connection is up;
+ * `close()` sends everything back to werift.
+ */
+export class RtpIngress {
+  readonly #router: RouterLike;
+  readonly #unprotector: SrtpUnprotector;
+  readonly #counts: SrtpReceiveCounts & { routed(): void };
+  readonly #routes = new Map<number, IngressRoute>();
+  readonly #stats: { bytesReceived: number; packetsReceived: number };
+  #closed = false;
+
+  private constructor(
+    router: RouterLike,
+    unprotector: SrtpUnprotector,
+    counts: SrtpReceiveCounts & { routed(): void },
+    stats: { bytesReceived: number; packetsReceived: number },
+  ) {
+    this.#router = router;
+    this.#unprotector = unprotector;
+    this.#counts = counts;
+    this.#stats = stats;
+  }
+
+  /**
+   * The ingress for a connection whose transport is on our SRTP receive (ownSrtpReceive first), or
+   * why not. Idempotent per UDP transport.
+   */
+  static install(
+    pc: RTCPeerConnection,
+    transport: RTCDtlsTransport,
+    counts: SrtpReceiveCounts & { routed(): void },
+  ): RtpIngress | string {
+    if (installed?.versionMatches === false) return `werift is not ${WERIFT_VERSION}`;
+    const router = (pc as unknown as { router?: Partial<RouterLike> }).router;
+    if (typeof router?.ssrcTable !== "object" || typeof router.ridTable !== "object")
+      return "connection has no RTP router";
+    const unprotector = (transport.srtp as unknown as SessionLike | undefined)?.[OWN_RECEIVE];
+    if (!(unprotector instanceof SrtpUnprotector)) return "transport is not on the own SRTP receive";
+    const stats = transport as unknown as { bytesReceived?: number; packetsReceived?: number };
+    if (typeof stats.bytesReceived !== "number" || typeof stats.packetsReceived !== "number")
+      return "transport has no receive statistics";
+    const connection = transport.iceTransport.connection as unknown as {
+      protocols?: { transport?: Partial<UdpTransportLike> & { [INGRESS]?: RtpIngress } }[];
+    };
+    const udp = (connection.protocols ?? [])
+      .map((p) => p.transport)
+      .filter((t): t is UdpTransportLike & { [INGRESS]?: RtpIngress } => typeof t?.onData === "function");
+    if (udp.length === 0) return "no UDP transport";
+    const ingress = new RtpIngress(
+      router as RouterLike,
+      unprotector,
+      counts,
+      stats as { bytesReceived: number; packetsReceived: number },
+    );
+    for (const t of udp) {
+      if (t[INGRESS]) continue;
+      t[INGRESS] = ingress;
+      const next = t.onData;
+      t.onData = (data, addr) => {
+        const taken = ingress.#take(data);
+        if (taken === TAKEN) return;
+        next(data, addr);
+        // werift routed it synchronously: learn the stream from the state it left.
+        if (taken === UNROUTED) ingress.#register(data.readUInt32BE(8));
+      };
+    }
+    return ingress;
+  }
+
+  /** SSRCs routed here (tests, logs). */
+  get routedSsrcs(): number {
+    return this.#routes.size;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#routes.clear();
+  }
+
+  /** TAKEN when the datagram was ours (delivered, or dropped and counted); else werift's. */
+  #take(data: Buffer): Taken {
+    if (this.#closed || data.length < 12) return NOT_OURS;
+    const b0 = data[0] as number;
+    const b1 = data[1] as number;
+    // RTP by werift's own tests (isMedia, not isRtcp), so both paths classify alike.
+    if (b0 < 128 || b0 > 191 || (b1 >= 192 && b1 <= 208)) return NOT_OURS;
+    const ssrc = data.readUInt32BE(8);
+    const route = this.#routes.get(ssrc);
+    if (route === undefined) return UNROUTED;
+    const r = route.receiver;
+    if (r.stopped || route.track.stopped) {
+      this.#routes.delete(ssrc);
+      return NOT_OURS;
+    }
+    const pt = b1 & 0x7f;
+    const codec = r.codecs[pt];
+    if (codec !== route.codec) this.#recheck(route, codec);
+    if (!route.plain) return NOT_OURS;
+    const n = this.#unprotector.unprotect(data);
+    if (n < 0) {
+      this.#counts.rejected(n === SRTP_REJECT_REPLAY ? "replay" : "auth");
+      return TAKEN;
+    }
+    const cc = b0 & 0x0f;
+    let offset = 12 + cc * 4;
+    if ((b0 & 0x10) !== 0) {
+      if (offset + 4 > n) return this.#malformed();
+      offset += 4 + data.readUInt16BE(offset + 2) * 4;
+    }
+    let end = n;
+    if ((b0 & 0x20) !== 0) end -= data[n - 1] as number;
+    if (offset > end) return this.#malformed();
+    const header = new RtpHeader();
+    header.marker = (b1 & 0x80) !== 0;
+    header.payloadType = pt;
+    header.sequenceNumber = data.readUInt16BE(2);
+    header.timestamp = data.readUInt32BE(4);
+    header.ssrc = ssrc;
+    if (cc > 0) {
+      header.csrcLength = cc;
+      header.csrc = [];
+      for (let i = 0; i < cc; i++) header.csrc.push(data.readUInt32BE(12 + i * 4));
+    }
+    header.payloadOffset = offset;
+    const packet = new RtpPacket(header, data.subarray(offset, end));
+    // What werift's ICE connection and DTLS transport count per datagram (getStats).
+    this.#stats.bytesReceived += data.length;
+    this.#stats.packetsReceived++;
+    this.#counts.routed();
+    // werift's handleRTP for a plain packet, minus what only RTX/RED/TWCC need.
+    (r.remoteStreams[ssrc] as StreamStatisticsLike).add(packet);
+    if (route.nack) r.nack.addPacket(packet);
+    route.track.onReceiveRtp.execute(packet, EMPTY_EXTENSIONS);
+    if (!r.rtcpRunning) r.runRtcp().catch(() => undefined);
+    return TAKEN;
+  }
+
+  #recheck(route: IngressRoute, codec: CodecLike | undefined): void {
+    route.codec = codec;
+    const name = codec?.name.toLowerCase();
+    route.plain = codec !== undefined && name !== "rtx" && name !== "red";
+    const first = Object.values(route.receiver.codecs).sort(
+      (a, b) => (a?.payloadType ?? 0) - (b?.payloadType ?? 0),
+    )[0];
+    route.nack = route.video && first?.rtcpFeedback?.some((f) => f.type === "nack") === true;
+  }
+
+  #malformed(): Taken {
+    this.#counts.rejected("malformed");
+    return TAKEN;
+  }
+
+  /**
+   * After werift routed a packet of an SSRC not routed here: when its router and receiver now know
+   * the stream as a plain media SSRC of a live track (not RTX, no transport-cc), the next are ours.
+   */
+  #register(ssrc: number): void {
+    if (this.#closed || this.#routes.has(ssrc)) return;
+    let receiver: unknown = this.#router.ssrcTable[ssrc];
+    if (!isReceiver(receiver) || receiver.trackBySSRC[ssrc] === undefined)
+      receiver = Object.values(this.#router.ridTable).find((r) => isReceiver(r) && r.trackBySSRC[ssrc]);
+    if (!isReceiver(receiver) || receiver.stopped) return;
+    const track = receiver.trackBySSRC[ssrc];
+    if (!track || track.stopped || typeof track.onReceiveRtp?.execute !== "function") return;
+    if (receiver.ssrcByRtx[ssrc] !== undefined || receiver.receiverTWCC !== undefined) return;
+    const codecs = Object.values(receiver.codecs);
+    if (codecs.some((c) => c?.rtcpFeedback?.some((f) => f.type === "transport-cc"))) return;
+    if (receiver.remoteStreams[ssrc] === undefined) return;
+    const route: IngressRoute = {
+      receiver,
+      track,
+      video: track.kind === "video",
+      codec: undefined,
+      plain: false,
+      nack: false,
+    };
+    this.#recheck(route, undefined);
+    this.#routes.set(ssrc, route);
+  }
+}
+
+const EMPTY_EXTENSIONS = Object.freeze({});

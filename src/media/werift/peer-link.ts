@@ -8,6 +8,7 @@ import {
   currentTransports,
   guardUdp,
   ownSrtpReceive,
+  RtpIngress,
   type TransportLike,
   tolerateLateConsent,
 } from "./compat.ts";
@@ -48,6 +49,8 @@ export class PeerLink {
   readonly #ports = new Set<number>();
   /** SRTP receive path once connected (gauge label), else undefined. */
   #receivePath: "own" | "werift" | undefined;
+  /** MEDIA_RECEIVE=own: the connection's own RTP ingress per transport (closed with the link). */
+  readonly #ingresses: RtpIngress[] = [];
 
   constructor(pc: RTCPeerConnection, config: MediaConfig, metrics: Metrics, hooks: PeerLinkHooks) {
     this.pc = pc;
@@ -133,16 +136,21 @@ export class PeerLink {
   }
 
   /**
-   * The connection is up: its incoming SRTP and SRTCP go through our unprotectors (MEDIA_RECEIVE=own;
-   * compat.ownSrtpReceive), or stay werift's with one warning when the per-connection self-test fails.
-   * Once per connection: renegotiations keep its DTLS transport (max-bundle).
+   * The connection is up: its incoming SRTP and SRTCP go through our unprotectors (MEDIA_RECEIVE=own
+   * or own-srtp; compat.ownSrtpReceive), or stay werift's with one warning when the per-connection
+   * self-test fails. With MEDIA_RECEIVE=own the RTP of streams werift has routed once then goes
+   * from the socket to the track through our ingress (compat.RtpIngress). Once per connection:
+   * renegotiations keep its DTLS transport (max-bundle).
    */
   #setUpReceive(): void {
     if (this.#receivePath !== undefined) return;
     let reason: string | undefined;
-    if (this.#config.receive === "own") {
+    const own = this.#config.receive === "own" || this.#config.receive === "own-srtp";
+    if (own) {
       const metrics = this.#metrics;
-      const counts = { rejected: (why: "auth" | "replay") => metrics.srtpRejected.inc({ reason: why }) };
+      const counts = {
+        rejected: (why: "auth" | "replay" | "malformed") => metrics.srtpRejected.inc({ reason: why }),
+      };
       const transports = new Set(this.pc.getTransceivers().map((t) => t.receiver.dtlsTransport));
       if (transports.size === 0) reason = "no transport";
       for (const transport of transports) {
@@ -155,13 +163,42 @@ export class PeerLink {
       }
       if (reason !== undefined)
         compatLog()?.warn({ reason }, "own SRTP receive unavailable: this connection is decrypted by werift");
+      else if (this.#config.receive === "own") this.#setUpIngress(transports, counts);
     }
-    this.#receivePath = this.#config.receive === "own" && reason === undefined ? "own" : "werift";
+    this.#receivePath = own && reason === undefined ? "own" : "werift";
     this.#metrics.mediaIngress.inc({ path: this.#receivePath });
+  }
+
+  #setUpIngress(
+    transports: Set<Parameters<typeof RtpIngress.install>[1]>,
+    counts: { rejected(why: "auth" | "replay" | "malformed"): void },
+  ): void {
+    const packetCounts = this.#metrics.packetCounts;
+    const ingressCounts = {
+      rejected: counts.rejected,
+      routed: () => {
+        packetCounts.packetsInOwnRoute++;
+      },
+    };
+    for (const transport of transports) {
+      let result: RtpIngress | string;
+      try {
+        result = RtpIngress.install(this.pc, transport, ingressCounts);
+      } catch (err) {
+        result = `own RTP ingress failed: ${(err as Error).message}`;
+      }
+      if (typeof result === "string")
+        compatLog()?.warn(
+          { reason: result },
+          "own RTP ingress unavailable: werift routes this connection's RTP",
+        );
+      else this.#ingresses.push(result);
+    }
   }
 
   close(): Promise<void> {
     if (!this.#closed) {
+      for (const ingress of this.#ingresses.splice(0)) ingress.close();
       if (this.#receivePath !== undefined) this.#metrics.mediaIngress.dec({ path: this.#receivePath });
       for (const dispose of this.#disposers.splice(0)) dispose();
       this.#setState("closed");
