@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { RtpHeader } from "werift";
+import { srtpProtectorFor } from "../../src/media/werift/compat.ts";
+import { RocState } from "../../src/media/werift/srtp-context.ts";
 import type { Metrics } from "../../src/metrics/metrics.ts";
 import type { TestPublisher } from "../helpers/werift-room.ts";
 import { TestRoom, waitFor } from "../helpers/werift-room.ts";
@@ -169,6 +171,51 @@ describe("media plane: own SRTP receive", () => {
       },
       5000,
     );
+  });
+
+  it("drops and counts a packet on a routed stream whose padding is longer than its payload (tag valid)", async () => {
+    const room = new TestRoom("room-own-ingress-malformed");
+    rooms.push(room);
+    room.join("alice");
+    room.join("bob");
+    const pub = await room.publish("alice");
+    const video = pub.pc.getTransceivers().find((t) => t.kind === "video")?.sender;
+    assert.ok(video);
+    const transport = video.dtlsTransport;
+    // The publisher's sequence numbers and rollover counter as it sends (to protect a packet of ours).
+    const roc = new RocState();
+    let lastSeq = -1;
+    const send = transport.sendRtp.bind(transport);
+    transport.sendRtp = (payload: Buffer, header: RtpHeader) => {
+      if (header.payloadType === 96) {
+        lastSeq = header.sequenceNumber;
+        roc.next(lastSeq);
+      }
+      return send(payload, header);
+    };
+    pub.start();
+    const bob = await room.receiving("bob", "alice", 60);
+    const protector = srtpProtectorFor(transport);
+    assert.ok(typeof protector !== "string", String(protector));
+    // P bit set, and a padding count (the payload's last byte) of 200 in a 24-byte payload.
+    const header = Buffer.alloc(12);
+    header[0] = 0xa0;
+    header[1] = 96;
+    const seq = (lastSeq + 3) & 0xffff;
+    header.writeUInt16BE(seq, 2);
+    header.writeUInt32BE(1234, 4);
+    header.writeUInt32BE(video.ssrc, 8);
+    const payload = Buffer.alloc(24, 0x42);
+    payload[23] = 200;
+    const datagram = protector.protect(header, 12, payload, video.ssrc, seq, roc.next(seq));
+    await sendRaw(pub, datagram);
+    await until(
+      "the packet rejected by the unprotector's padding check and counted",
+      async () => (await labelled(room.metrics, "srtpRejected")).auth === 1,
+      5000,
+    );
+    const before = bob.video.length;
+    await waitFor("video still flows", () => bob.video.length >= before + 20, 5000);
   });
 
   it("repairs the publisher's uplink loss: the server NACKs it, and the listener gets every packet", async () => {

@@ -352,7 +352,7 @@ export function nackPerSsrc(receiver: RTCRtpReceiver): boolean {
 
 /** What ownSrtpReceive reports about rejected packets (PeerLink counts them). */
 export interface SrtpReceiveCounts {
-  rejected(reason: "auth" | "replay" | "malformed"): void;
+  rejected(reason: "auth" | "replay"): void;
 }
 
 interface SessionLike {
@@ -621,15 +621,11 @@ export class RtpIngress {
       this.#counts.rejected(n === SRTP_REJECT_REPLAY ? "replay" : "auth");
       return TAKEN;
     }
+    // The unprotector checked that header, extension and padding fit the packet (else: rejected).
     const cc = b0 & 0x0f;
     let offset = 12 + cc * 4;
-    if ((b0 & 0x10) !== 0) {
-      if (offset + 4 > n) return this.#malformed();
-      offset += 4 + data.readUInt16BE(offset + 2) * 4;
-    }
-    let end = n;
-    if ((b0 & 0x20) !== 0) end -= data[n - 1] as number;
-    if (offset > end) return this.#malformed();
+    if ((b0 & 0x10) !== 0) offset += 4 + data.readUInt16BE(offset + 2) * 4;
+    const end = (b0 & 0x20) !== 0 ? n - (data[n - 1] as number) : n;
     const header = new RtpHeader();
     header.marker = (b1 & 0x80) !== 0;
     header.payloadType = pt;
@@ -663,11 +659,6 @@ export class RtpIngress {
       (a, b) => (a?.payloadType ?? 0) - (b?.payloadType ?? 0),
     )[0];
     route.nack = route.video && first?.rtcpFeedback?.some((f) => f.type === "nack") === true;
-  }
-
-  #malformed(): Taken {
-    this.#counts.rejected("malformed");
-    return TAKEN;
   }
 
   /**

@@ -149,7 +149,7 @@ export class PeerLink {
     if (own) {
       const metrics = this.#metrics;
       const counts = {
-        rejected: (why: "auth" | "replay" | "malformed") => metrics.srtpRejected.inc({ reason: why }),
+        rejected: (why: "auth" | "replay") => metrics.srtpRejected.inc({ reason: why }),
       };
       const transports = new Set(this.pc.getTransceivers().map((t) => t.receiver.dtlsTransport));
       if (transports.size === 0) reason = "no transport";
@@ -171,7 +171,7 @@ export class PeerLink {
 
   #setUpIngress(
     transports: Set<Parameters<typeof RtpIngress.install>[1]>,
-    counts: { rejected(why: "auth" | "replay" | "malformed"): void },
+    counts: { rejected(why: "auth" | "replay"): void },
   ): void {
     const packetCounts = this.#metrics.packetCounts;
     const ingressCounts = {
