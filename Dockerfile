@@ -55,4 +55,6 @@ EXPOSE 40000-40999/udp
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["node", "dist/healthcheck.js"]
 # SIGTERM drains (members get close 1001, events are flushed) within SHUTDOWN_TIMEOUT_MS.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/main.js"]
+# V8's young generation capped at 2 MiB semi-spaces (as `npm start`): the media plane's per-packet
+# garbage grew the default 16 MiB ones into ~75 MiB of RSS at 50 listeners (docs/operations.md).
+CMD ["node", "--max-semi-space-size=2", "dist/main.js"]

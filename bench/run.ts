@@ -20,7 +20,8 @@ const HELP = `usage: npm run bench -- [options]
   --srtp-compare       fanout: measure each L twice in the same run, stock werift SRTP then the key cache
   --forwarding LIST    fanout, rooms: media paths to measure, comma-separated: own (default), own-srtp (own
                        SRTP receive, werift routes: MEDIA_RECEIVE=own-srtp), own-egress (own egress, werift
-                       decrypts publishers: MEDIA_RECEIVE=werift), werift (MEDIA_FORWARDING=werift);
+                       decrypts publishers: MEDIA_RECEIVE=werift), werift (MEDIA_FORWARDING=werift),
+                       own-young16 (own, with V8's default young generation instead of npm start's cap);
                        with several, one server per path and their windows alternated
   relay:  --pairs K (20)  --window W (8)  --round-ms MS (2000)  --payload BYTES (100)
           --relay-action sendMessage|exchangeCandidate (sendMessage)
@@ -84,8 +85,8 @@ for (const s of only) {
 const rounds = int("rounds", values.rounds);
 const forwarding = values.forwarding.split(",").map((s) => s.trim());
 for (const f of forwarding) {
-  if (f !== "own" && f !== "own-srtp" && f !== "own-egress" && f !== "werift") {
-    console.error("bench: --forwarding takes own, own-srtp, own-egress and/or werift");
+  if (f !== "own" && f !== "own-srtp" && f !== "own-egress" && f !== "werift" && f !== "own-young16") {
+    console.error("bench: --forwarding takes own, own-srtp, own-egress, werift and/or own-young16");
     process.exit(2);
   }
 }

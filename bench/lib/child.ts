@@ -9,11 +9,19 @@
  */
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { buildApp, loadAppConfig } from "../../src/app.ts";
+import type * as AppModule from "../../src/app.ts";
 import type { EventSink } from "../../src/events/event-sink.ts";
-import { newSilentLogger } from "../../src/lib/logger.ts";
+import type * as LoggerModule from "../../src/lib/logger.ts";
 import type { MediaPort } from "../../src/media/media-port.ts";
-import { newMetrics } from "../../src/metrics/metrics.ts";
+import type * as MetricsModule from "../../src/metrics/metrics.ts";
+
+// BENCH_SERVER_BUILD=dist measures the tsc output (`npm run build` first), as `npm run start:prod`
+// and the Docker image run it; by default the sources, as `npm start` runs them.
+const root = process.env.BENCH_SERVER_BUILD === "dist" ? "../../dist" : "../../src";
+const ext = root.endsWith("dist") ? "js" : "ts";
+const { buildApp, loadAppConfig } = (await import(`${root}/app.${ext}`)) as typeof AppModule;
+const { newSilentLogger } = (await import(`${root}/lib/logger.${ext}`)) as typeof LoggerModule;
+const { newMetrics } = (await import(`${root}/metrics/metrics.${ext}`)) as typeof MetricsModule;
 
 export type ChildRequest = { type: "stats"; id: number; gc?: boolean } | { type: "close" };
 export interface ChildStats {

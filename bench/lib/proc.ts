@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ChildReady, ChildStats } from "./child.ts";
 
@@ -30,9 +31,32 @@ export const BENCH_SERVER_ENV: Record<string, string> = {
   SEND_BUFFER_MAX_BYTES: String(64 * 1024 * 1024),
 };
 
+/**
+ * The Node flags `npm start` runs the server with (package.json's start script, e.g. the V8 young
+ * generation cap), so that every measured process runs as the deployed server does.
+ */
+export function serverNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    scripts?: Record<string, string>;
+  };
+  const tokens = (pkg.scripts?.start ?? "").split(/\s+/);
+  const node = tokens.indexOf("node");
+  const flags: string[] = [];
+  for (const t of tokens.slice(node + 1)) {
+    if (!t.startsWith("--")) break;
+    flags.push(t);
+  }
+  return flags;
+}
+
 /** Forks bench/lib/child.ts (server or bare forwarder) and waits until it listens. */
 export async function spawnMeasured(o: SpawnOptions): Promise<MeasuredProcess> {
-  const execArgv = ["--expose-gc", "--max-old-space-size=4096"];
+  // BENCH_NODE_FLAGS (a bench variant) replaces the start script's flags.
+  const flags =
+    o.env?.BENCH_NODE_FLAGS !== undefined
+      ? o.env.BENCH_NODE_FLAGS.split(" ").filter(Boolean)
+      : serverNodeFlags();
+  const execArgv = [...flags, "--expose-gc", "--max-old-space-size=4096"];
   if (o.cpuProfDir) execArgv.push("--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`);
   const child: ChildProcess = fork(CHILD, [o.role], {
     env: { ...process.env, ...BENCH_SERVER_ENV, ...o.env },

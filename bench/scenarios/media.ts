@@ -53,13 +53,16 @@ export type SrtpVariant = "cache" | "stock";
  * "own-srtp" (own egress and SRTP receive, werift's RTP parsing, router and receiver chain:
  * MEDIA_RECEIVE=own-srtp, before the ingress), "own-egress" (own egress, publishers' SRTP decrypted
  * by werift: MEDIA_RECEIVE=werift, issue 11 before the receive side was owned), "werift" (werift's
- * sender and receiver).
+ * sender and receiver), "own-young16" (the default path with V8's default 16 MiB semi-spaces instead of
+ * the start script's cap: what the cap costs in CPU).
  */
-export type Forwarding = "own" | "own-srtp" | "own-egress" | "werift";
+export type Forwarding = "own" | "own-srtp" | "own-egress" | "werift" | "own-young16";
 /** The server environment of a media path. */
-const pathEnv = (f: Forwarding) => ({
+const pathEnv = (f: Forwarding): Record<string, string> => ({
   MEDIA_FORWARDING: f === "werift" ? "werift" : "own",
-  MEDIA_RECEIVE: f === "own" || f === "own-srtp" ? f : "werift",
+  MEDIA_RECEIVE:
+    f === "own" || f === "own-srtp" || f === "own-young16" ? (f === "own-srtp" ? f : "own") : "werift",
+  ...(f === "own-young16" ? { BENCH_NODE_FLAGS: "--max-semi-space-size=16" } : {}),
 });
 /** Environment of the measured server and the peer processes for an SRTP variant. */
 const srtpEnv = (v: SrtpVariant) => ({ BENCH_STOCK_SRTP: v === "stock" ? "1" : "0" });
@@ -511,7 +514,9 @@ export async function runFanout(
           points.push(point);
           // The server installs the key cache only on werift SRTP paths (own-egress, werift); peers always.
           const cached =
-            forwarding === "own" || forwarding === "own-srtp" ? "SRTP key cache in the peers" : "SRTP key cache";
+            forwarding === "own" || forwarding === "own-srtp"
+              ? "SRTP key cache in the peers"
+              : "SRTP key cache";
           const tag = `${variant === "cache" ? cached : "stock werift SRTP"}, forwarding ${forwarding}`;
           log(`\nL = ${L} (${tag})`);
           const rows = serverVsBareRows(point);

@@ -32,6 +32,12 @@ export interface SupervisorOptions {
  * restart after a crash (delayed when it crashes right after starting, so a broken worker cannot
  * spin). Calls in flight when it dies fail with MediaError "unavailable".
  */
+/**
+ * V8 young generation of a media worker, as the main thread's (`--max-semi-space-size=2`): per-packet
+ * garbage otherwise grows it to 48 MiB per thread, most of the server's RSS (docs/operations.md).
+ */
+export const WORKER_YOUNG_GENERATION_MB = 6;
+
 export class WorkerSupervisor {
   readonly index: number;
   readonly #o: SupervisorOptions;
@@ -89,7 +95,12 @@ export class WorkerSupervisor {
 
   #start(): void {
     const init: WorkerInit = { config: this.#o.config, logLevel: this.#o.log.level, index: this.index };
-    const worker = new Worker(workerUrl, { workerData: init, name: `media-${this.index}` });
+    const worker = new Worker(workerUrl, {
+      workerData: init,
+      name: `media-${this.index}`,
+      // The main thread's --max-semi-space-size=2 (package.json start scripts): 3 x 2 MiB.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     const wlog = this.#log.child({ threadId: worker.threadId });
     const channel = new RpcChannel((m) => worker.postMessage(m));
     this.#worker = worker;
