@@ -21,7 +21,7 @@ const HELP = `usage: npm run bench -- [options]
   --forwarding LIST    fanout, rooms: media paths to measure, comma-separated: own (default), own-srtp (own
                        SRTP receive, werift routes: MEDIA_RECEIVE=own-srtp), own-egress (own egress, werift
                        decrypts publishers: MEDIA_RECEIVE=werift), werift (MEDIA_FORWARDING=werift),
-                       own-young16 (own, with V8's default young generation instead of npm start's cap);
+                       own-youngN (own, with N MiB V8 semi-spaces instead of npm start's cap; 16 = V8's default);
                        with several, one server per path and their windows alternated
   relay:  --pairs K (20)  --window W (8)  --round-ms MS (2000)  --payload BYTES (100)
           --relay-action sendMessage|exchangeCandidate (sendMessage)
@@ -85,8 +85,14 @@ for (const s of only) {
 const rounds = int("rounds", values.rounds);
 const forwarding = values.forwarding.split(",").map((s) => s.trim());
 for (const f of forwarding) {
-  if (f !== "own" && f !== "own-srtp" && f !== "own-egress" && f !== "werift" && f !== "own-young16") {
-    console.error("bench: --forwarding takes own, own-srtp, own-egress, werift and/or own-young16");
+  if (
+    f !== "own" &&
+    f !== "own-srtp" &&
+    f !== "own-egress" &&
+    f !== "werift" &&
+    !/^own-young[1-9]\d*$/.test(f)
+  ) {
+    console.error("bench: --forwarding takes own, own-srtp, own-egress, werift and/or own-youngN");
     process.exit(2);
   }
 }

@@ -53,10 +53,10 @@ export type SrtpVariant = "cache" | "stock";
  * "own-srtp" (own egress and SRTP receive, werift's RTP parsing, router and receiver chain:
  * MEDIA_RECEIVE=own-srtp, before the ingress), "own-egress" (own egress, publishers' SRTP decrypted
  * by werift: MEDIA_RECEIVE=werift, issue 11 before the receive side was owned), "werift" (werift's
- * sender and receiver), "own-young16" (the default path with V8's default 16 MiB semi-spaces instead of
- * the start script's cap: what the cap costs in CPU).
+ * sender and receiver), "own-youngN" (the default path with N MiB V8 semi-spaces instead of the start
+ * script's cap, e.g. own-young16 for V8's default: what the cap costs).
  */
-export type Forwarding = "own" | "own-srtp" | "own-egress" | "werift" | "own-young16";
+export type Forwarding = "own" | "own-srtp" | "own-egress" | "werift" | `own-young${number}`;
 /** The server environment of a media path. */
 const pathEnv = (f: Forwarding): Record<string, string> => ({
   MEDIA_FORWARDING: f === "werift" ? "werift" : "own",
