@@ -560,11 +560,15 @@ export class RtpIngress {
     if (typeof stats.bytesReceived !== "number" || typeof stats.packetsReceived !== "number")
       return "transport has no receive statistics";
     const connection = transport.iceTransport.connection as unknown as {
-      protocols?: { transport?: Partial<UdpTransportLike> & { [INGRESS]?: RtpIngress } }[];
+      protocols?: { transport?: Partial<UdpTransportLike> & { type?: string; [INGRESS]?: RtpIngress } }[];
     };
+    // UDP only: a stream transport (ICE-TCP, off today) hands over chunks, not datagrams.
     const udp = (connection.protocols ?? [])
       .map((p) => p.transport)
-      .filter((t): t is UdpTransportLike & { [INGRESS]?: RtpIngress } => typeof t?.onData === "function");
+      .filter(
+        (t): t is UdpTransportLike & { [INGRESS]?: RtpIngress } =>
+          t?.type === "udp" && typeof t.onData === "function",
+      );
     if (udp.length === 0) return "no UDP transport";
     const ingress = new RtpIngress(
       router as RouterLike,
