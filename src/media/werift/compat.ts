@@ -488,6 +488,12 @@ interface IngressRoute {
 }
 
 const INGRESS = Symbol("webrtcsignaling.rtpIngress");
+
+/** What RtpIngress reports: rejected packets, routed packets, and errors thrown by the track's subscribers. */
+export interface IngressCounts extends SrtpReceiveCounts {
+  routed(): void;
+  failed(err: unknown): void;
+}
 type Taken = 0 | 1 | 2;
 const NOT_OURS: Taken = 0;
 const TAKEN: Taken = 1;
@@ -524,7 +530,7 @@ function isReceiver(v: unknown): v is ReceiverLike {
 export class RtpIngress {
   readonly #router: RouterLike;
   readonly #unprotector: SrtpUnprotector;
-  readonly #counts: SrtpReceiveCounts & { routed(): void };
+  readonly #counts: IngressCounts;
   readonly #routes = new Map<number, IngressRoute>();
   readonly #stats: { bytesReceived: number; packetsReceived: number };
   #closed = false;
@@ -532,7 +538,7 @@ export class RtpIngress {
   private constructor(
     router: RouterLike,
     unprotector: SrtpUnprotector,
-    counts: SrtpReceiveCounts & { routed(): void },
+    counts: IngressCounts,
     stats: { bytesReceived: number; packetsReceived: number },
   ) {
     this.#router = router;
@@ -548,7 +554,7 @@ export class RtpIngress {
   static install(
     pc: RTCPeerConnection,
     transport: RTCDtlsTransport,
-    counts: SrtpReceiveCounts & { routed(): void },
+    counts: IngressCounts,
   ): RtpIngress | string {
     if (installed?.versionMatches === false) return `werift is not ${WERIFT_VERSION}`;
     const router = (pc as unknown as { router?: Partial<RouterLike> }).router;
@@ -648,10 +654,15 @@ export class RtpIngress {
     this.#stats.packetsReceived++;
     this.#counts.routed();
     // werift's handleRTP for a plain packet, minus what only RTX/RED/TWCC need.
-    (r.remoteStreams[ssrc] as StreamStatisticsLike).add(packet);
-    if (route.nack) r.nack.addPacket(packet);
-    route.track.onReceiveRtp.execute(packet, EMPTY_EXTENSIONS);
-    if (!r.rtcpRunning) r.runRtcp().catch(() => undefined);
+    try {
+      (r.remoteStreams[ssrc] as StreamStatisticsLike).add(packet);
+      if (route.nack) r.nack.addPacket(packet);
+      route.track.onReceiveRtp.execute(packet, EMPTY_EXTENSIONS);
+      if (!r.rtcpRunning) r.runRtcp().catch(() => undefined);
+    } catch (err) {
+      // A bug downstream (werift's UDP handler would swallow it): counted, and the next packet goes on.
+      this.#counts.failed(err);
+    }
     return TAKEN;
   }
 

@@ -173,11 +173,22 @@ export class PeerLink {
     transports: Set<Parameters<typeof RtpIngress.install>[1]>,
     counts: { rejected(why: "auth" | "replay"): void },
   ): void {
-    const packetCounts = this.#metrics.packetCounts;
+    const metrics = this.#metrics;
+    const packetCounts = metrics.packetCounts;
+    let logged = false;
     const ingressCounts = {
       rejected: counts.rejected,
       routed: () => {
         packetCounts.packetsInOwnRoute++;
+      },
+      failed: (err: unknown) => {
+        metrics.programmerErrors.inc();
+        if (logged) return;
+        logged = true;
+        compatLog()?.error(
+          { err },
+          "own RTP ingress: a track subscriber threw (counted; logged once per connection)",
+        );
       },
     };
     for (const transport of transports) {
