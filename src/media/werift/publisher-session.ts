@@ -68,6 +68,8 @@ export class PublisherSession {
   #up = false;
   #offeredH264 = false;
   #lastPliAt = Number.NEGATIVE_INFINITY;
+  /** A new listener's keyframe request that came within NEW_LISTENER_PLI_MIN_MS of the last PLI, sent when it ends. */
+  #deferredPli: NodeJS.Timeout | undefined;
   #lastVideoTs: number | undefined;
   #closed = false;
 
@@ -125,11 +127,25 @@ export class PublisherSession {
   /**
    * A listener connection just came up: it needs the next keyframe, not the one after the throttle
    * interval. A PLI goes out now, bypassing KEYFRAME_MIN_INTERVAL_MS, unless one went out in the last
-   * NEW_LISTENER_PLI_MIN_MS (its keyframe is on the way; listeners connecting together share it).
+   * NEW_LISTENER_PLI_MIN_MS: then one more goes out when that interval ends (requests until then
+   * share it).
    */
   requestKeyframeForNewListener(): void {
-    if (performance.now() - this.#lastPliAt < NEW_LISTENER_PLI_MIN_MS) return;
-    this.#sendPli();
+    const since = performance.now() - this.#lastPliAt;
+    if (since >= NEW_LISTENER_PLI_MIN_MS) {
+      this.#sendPli();
+      return;
+    }
+    // The keyframe of the last PLI is on the way, but it may pass this listener's layer gate before
+    // the gate has chosen the layer (its first packets arrive after the connection is up), and the
+    // gate asks again only a second later: one more PLI when the interval ends, shared by every
+    // request until then.
+    if (this.#deferredPli !== undefined || this.#closed) return;
+    this.#deferredPli = setTimeout(() => {
+      this.#deferredPli = undefined;
+      this.#sendPli();
+    }, NEW_LISTENER_PLI_MIN_MS - since);
+    this.#deferredPli.unref();
   }
 
   #sendPli(): void {
@@ -157,6 +173,8 @@ export class PublisherSession {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#deferredPli);
+    this.#deferredPli = undefined;
     clearInterval(this.#rembTimer);
     this.#keyframes.close();
     this.#freeze.stop();
