@@ -597,11 +597,6 @@ export class RtpIngress {
     return ingress;
   }
 
-  /** SSRCs routed here (tests, logs). */
-  get routedSsrcs(): number {
-    return this.#routes.size;
-  }
-
   close(): void {
     this.#closed = true;
     this.#routes.clear();
